@@ -1,0 +1,346 @@
+/* UTF-8 validation.
+ *
+ * Two layers:
+ *  - a byte-exact automaton (the reference: it finds the offset of the first
+ *    byte that cannot belong to valid UTF-8, and carries state across chunks);
+ *  - a SIMD filter (Keiser and Lemire, "Validating UTF-8 In Less Than One
+ *    Instruction Per Byte", with an ASCII fast path) that only says "valid"
+ *    or "not valid" for a run of complete code points.
+ * The filter runs on the bulk of each chunk; only when it reports an error
+ * is the automaton run over the chunk to find the exact offset. The
+ * automaton stays the source of truth.
+ */
+#include <string.h>
+
+#include "wsf_internal.h"
+
+#if defined(WSF_X86)
+#include <emmintrin.h>
+#endif
+#if defined(WSF_HAVE_AVX2_TARGET)
+#include <immintrin.h>
+#endif
+#if defined(WSF_ARM64)
+#include <arm_neon.h>
+#endif
+
+void wsf_utf8_reset(wsf_utf8_state *st)
+{
+    st->need = 0;
+    st->lo = 0x80;
+    st->hi = 0xBF;
+}
+
+/* Lead byte -> continuation bytes needed and the allowed range of the first
+ * continuation byte; the narrowed ranges reject overlong forms, surrogates
+ * and code points above U+10FFFF at the first byte that shows them. */
+static int lead_info(uint8_t b, uint8_t *need, uint8_t *lo, uint8_t *hi)
+{
+    if (b < 0xC2)
+        return 0;
+    if (b < 0xE0) {
+        *need = 1; *lo = 0x80; *hi = 0xBF;
+    } else if (b < 0xF0) {
+        *need = 2;
+        *lo = (b == 0xE0) ? 0xA0 : 0x80;
+        *hi = (b == 0xED) ? 0x9F : 0xBF;
+    } else if (b < 0xF5) {
+        *need = 3;
+        *lo = (b == 0xF0) ? 0x90 : 0x80;
+        *hi = (b == 0xF4) ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Skip ASCII bytes from p[i]; returns the index of the first non-ASCII byte
+ * or n. */
+static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
+{
+#if defined(WSF_X86)
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        int m = _mm_movemask_epi8(v);
+        if (m != 0)
+            return i + (size_t)__builtin_ctz((unsigned)m);
+    }
+#endif
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        if (v & 0x8080808080808080ull)
+            break;
+    }
+    while (i < n && p[i] < 0x80)
+        i++;
+    return i;
+}
+
+/* The automaton. Returns WSF_UTF8_OK or the index of the bad byte. */
+static size_t automaton(wsf_utf8_state *st, const uint8_t *p, size_t n)
+{
+    uint8_t need = st->need, lo = st->lo, hi = st->hi;
+    size_t i = 0;
+    while (i < n) {
+        if (need == 0) {
+            if (p[i] < 0x80) {
+                i = skip_ascii(p, i, n);
+                if (i >= n)
+                    break;
+            }
+            if (!lead_info(p[i], &need, &lo, &hi))
+                return i;
+            i++;
+        } else {
+            uint8_t b = p[i];
+            if (b < lo || b > hi)
+                return i;
+            need--;
+            lo = 0x80;
+            hi = 0xBF;
+            i++;
+        }
+    }
+    st->need = need;
+    st->lo = lo;
+    st->hi = hi;
+    return WSF_UTF8_OK;
+}
+
+/* End of the run of complete code points in p[0..n): the start of a trailing
+ * lead byte whose sequence is cut off, else n. */
+static size_t complete_prefix(const uint8_t *p, size_t n)
+{
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        uint8_t b = p[n - k];
+        if ((b & 0xC0) != 0x80) {
+            if (b >= 0xC0) {
+                size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+                if (len > k)
+                    return n - k;
+            }
+            return n;
+        }
+    }
+    return n;
+}
+
+/* ---- Keiser-Lemire lookup tables (shared by AVX2 and NEON) ------------- */
+
+#define TOO_SHORT (1 << 0)
+#define TOO_LONG (1 << 1)
+#define OVERLONG_3 (1 << 2)
+#define TOO_LARGE (1 << 3)
+#define SURROGATE (1 << 4)
+#define OVERLONG_2 (1 << 5)
+#define TOO_LARGE_1000 (1 << 6)
+#define OVERLONG_4 (1 << 6)
+#define TWO_CONTS (1 << 7)
+#define CARRY (TOO_SHORT | TOO_LONG | TWO_CONTS)
+
+#if defined(WSF_HAVE_AVX2_TARGET) || defined(WSF_ARM64)
+static const uint8_t kl_byte_1_high[16] = {
+    TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+    TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
+    TOO_SHORT | OVERLONG_2,
+    TOO_SHORT,
+    TOO_SHORT | OVERLONG_3 | SURROGATE,
+    TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4};
+static const uint8_t kl_byte_1_low[16] = {
+    CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+    CARRY | OVERLONG_2,
+    CARRY,
+    CARRY,
+    CARRY | TOO_LARGE,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE,
+    CARRY | TOO_LARGE | TOO_LARGE_1000,
+    CARRY | TOO_LARGE | TOO_LARGE_1000};
+static const uint8_t kl_byte_2_high[16] = {
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+    TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+    TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+    TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+    TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT};
+/* Bytes that, in the last three positions of a block, start a sequence
+ * that continues into the next block. */
+static const uint8_t kl_incomplete_max[32] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
+#endif
+
+#if defined(WSF_HAVE_AVX2_TARGET)
+WSF_TARGET_AVX2 static inline __m256i table16_avx2(const uint8_t t[16])
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
+    return _mm256_broadcastsi128_si256(x);
+}
+
+WSF_TARGET_AVX2 int wsf_utf8_check_avx2(const uint8_t *p, size_t n)
+{
+    const __m256i t1h = table16_avx2(kl_byte_1_high);
+    const __m256i t1l = table16_avx2(kl_byte_1_low);
+    const __m256i t2h = table16_avx2(kl_byte_2_high);
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const __m256i maxv = _mm256_loadu_si256((const __m256i *)(const void *)kl_incomplete_max);
+    const __m256i third = _mm256_set1_epi8((char)(0xE0 - 0x80));
+    const __m256i fourth = _mm256_set1_epi8((char)(0xF0 - 0x80));
+    const __m256i hibit = _mm256_set1_epi8((char)0x80);
+    __m256i prev = _mm256_setzero_si256();
+    __m256i prev_incomplete = _mm256_setzero_si256();
+    __m256i error = _mm256_setzero_si256();
+    uint8_t tail[32];
+    size_t i = 0;
+    while (i < n) {
+        __m256i in;
+        if (i + 32 <= n) {
+            in = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+        } else {
+            /* Zero padding is ASCII: it also flags a sequence cut off at n. */
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, p + i, n - i);
+            in = _mm256_loadu_si256((const __m256i *)(const void *)tail);
+        }
+        i += 32;
+        if (_mm256_movemask_epi8(in) == 0) {
+            error = _mm256_or_si256(error, prev_incomplete);
+            prev_incomplete = _mm256_setzero_si256();
+        } else {
+            __m256i shifted = _mm256_permute2x128_si256(prev, in, 0x21);
+            __m256i prev1 = _mm256_alignr_epi8(in, shifted, 15);
+            __m256i prev2 = _mm256_alignr_epi8(in, shifted, 14);
+            __m256i prev3 = _mm256_alignr_epi8(in, shifted, 13);
+            __m256i b1h = _mm256_shuffle_epi8(t1h, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib));
+            __m256i b1l = _mm256_shuffle_epi8(t1l, _mm256_and_si256(prev1, nib));
+            __m256i b2h = _mm256_shuffle_epi8(t2h, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib));
+            __m256i sc = _mm256_and_si256(_mm256_and_si256(b1h, b1l), b2h);
+            __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, third), _mm256_subs_epu8(prev3, fourth));
+            __m256i must23_80 = _mm256_and_si256(must23, hibit);
+            error = _mm256_or_si256(error, _mm256_xor_si256(must23_80, sc));
+            prev_incomplete = _mm256_subs_epu8(in, maxv);
+        }
+        prev = in;
+        if (i % 1024 == 0 && !_mm256_testz_si256(error, error))
+            return 0;  /* stop early: the caller rescans for the offset */
+    }
+    error = _mm256_or_si256(error, prev_incomplete);
+    return _mm256_testz_si256(error, error);
+}
+#endif
+
+#if defined(WSF_ARM64)
+int wsf_utf8_check_neon(const uint8_t *p, size_t n)
+{
+    const uint8x16_t t1h = vld1q_u8(kl_byte_1_high);
+    const uint8x16_t t1l = vld1q_u8(kl_byte_1_low);
+    const uint8x16_t t2h = vld1q_u8(kl_byte_2_high);
+    const uint8x16_t nib = vdupq_n_u8(0x0F);
+    const uint8x16_t maxv = vld1q_u8(kl_incomplete_max + 16);
+    const uint8x16_t third = vdupq_n_u8(0xE0 - 0x80);
+    const uint8x16_t fourth = vdupq_n_u8(0xF0 - 0x80);
+    const uint8x16_t hibit = vdupq_n_u8(0x80);
+    uint8x16_t prev = vdupq_n_u8(0);
+    uint8x16_t prev_incomplete = vdupq_n_u8(0);
+    uint8x16_t error = vdupq_n_u8(0);
+    uint8_t tail[16];
+    size_t i = 0;
+    while (i < n) {
+        uint8x16_t in;
+        if (i + 16 <= n) {
+            in = vld1q_u8(p + i);
+        } else {
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, p + i, n - i);
+            in = vld1q_u8(tail);
+        }
+        i += 16;
+        if (vmaxvq_u8(in) < 0x80) {
+            error = vorrq_u8(error, prev_incomplete);
+            prev_incomplete = vdupq_n_u8(0);
+        } else {
+            uint8x16_t prev1 = vextq_u8(prev, in, 15);
+            uint8x16_t prev2 = vextq_u8(prev, in, 14);
+            uint8x16_t prev3 = vextq_u8(prev, in, 13);
+            uint8x16_t b1h = vqtbl1q_u8(t1h, vshrq_n_u8(prev1, 4));
+            uint8x16_t b1l = vqtbl1q_u8(t1l, vandq_u8(prev1, nib));
+            uint8x16_t b2h = vqtbl1q_u8(t2h, vshrq_n_u8(in, 4));
+            uint8x16_t sc = vandq_u8(vandq_u8(b1h, b1l), b2h);
+            uint8x16_t must23 = vorrq_u8(vqsubq_u8(prev2, third), vqsubq_u8(prev3, fourth));
+            error = vorrq_u8(error, veorq_u8(vandq_u8(must23, hibit), sc));
+            prev_incomplete = vqsubq_u8(in, maxv);
+        }
+        prev = in;
+    }
+    error = vorrq_u8(error, prev_incomplete);
+    return vmaxvq_u8(error) == 0;
+}
+#endif
+
+/* SIMD filter over complete code points; 1 = valid. Level 0/1 use the
+ * automaton directly (its ASCII skip is SSE2 on x86-64). */
+static int simd_check(const uint8_t *p, size_t n)
+{
+    switch (wsf_level) {
+#if defined(WSF_HAVE_AVX2_TARGET)
+    case WSF_AVX2:
+        return wsf_utf8_check_avx2(p, n);
+#endif
+#if defined(WSF_ARM64)
+    case WSF_NEON:
+        return wsf_utf8_check_neon(p, n);
+#endif
+    default: {
+        wsf_utf8_state st;
+        wsf_utf8_reset(&st);
+        return automaton(&st, p, n) == WSF_UTF8_OK && st.need == 0;
+    }
+    }
+}
+
+/* Below this size the automaton (with its ASCII skip) beats the filter's
+ * set-up cost. */
+#define SIMD_MIN 64
+
+size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
+{
+    wsf_init();
+    size_t i = 0;
+    if (st->need) {
+        /* Finish the code point the previous chunk left open. */
+        size_t k = st->need < n ? st->need : n;
+        size_t r = automaton(st, data, k);
+        if (r != WSF_UTF8_OK)
+            return r;
+        i = k;
+    }
+    if (n - i < SIMD_MIN || wsf_level < WSF_AVX2)
+        goto exact;
+    {
+        size_t bound = i + complete_prefix(data + i, n - i);
+        if (!simd_check(data + i, bound - i))
+            goto exact;
+        size_t r = automaton(st, data + bound, n - bound);
+        return r == WSF_UTF8_OK ? r : bound + r;
+    }
+exact: {
+        size_t r = automaton(st, data + i, n - i);
+        return r == WSF_UTF8_OK ? r : i + r;
+    }
+}
+
+int wsf_utf8_valid(const uint8_t *data, size_t n)
+{
+    wsf_utf8_state st;
+    wsf_utf8_reset(&st);
+    return wsf_utf8_feed(&st, data, n) == WSF_UTF8_OK && st.need == 0;
+}

@@ -1,0 +1,489 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True
+"""C implementation of the codec (bindings to csrc/). The pure-Python twin is
+wsframe/_codec_py.py; both give the same results and errors byte for byte."""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+import os
+
+from . import _framing_rules as _rules
+
+cdef extern from "wsframe_core.h" nogil:
+    int wsf_init()
+    const char *wsf_simd_name()
+    int wsf_set_simd_level(int level)
+    void wsf_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key, size_t offset)
+    ctypedef struct wsf_utf8_state:
+        uint8_t need
+        uint8_t lo
+        uint8_t hi
+    void wsf_utf8_reset(wsf_utf8_state *st)
+    size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
+    int wsf_utf8_valid(const uint8_t *data, size_t n)
+    size_t WSF_UTF8_OK
+    ctypedef struct wsf_parser_cfg:
+        int server
+        uint8_t allowed_rsv
+        int has_limit
+        uint64_t max_frame_size
+    ctypedef struct wsf_frame_info:
+        uint8_t b0
+        uint8_t masked
+        uint8_t key[4]
+        size_t payload_off
+        size_t len
+    ctypedef struct wsf_frame_err:
+        int code
+        uint8_t b0
+        uint64_t length
+        size_t offset
+    size_t wsf_parse_frames(const uint8_t *buf, size_t n, const wsf_parser_cfg *cfg,
+                            wsf_frame_info *out, size_t max_out, size_t *consumed,
+                            size_t *need, wsf_frame_err *err)
+    size_t wsf_write_header(uint8_t *out, uint8_t b0, uint64_t len, const uint8_t *key)
+    size_t wsf_header_len(uint64_t len, int masked)
+
+wsf_init()
+
+# Above this size the GIL is released around masking and validation.
+DEF GIL_RELEASE_MIN = 65536
+# Frames parsed per C call.
+DEF BATCH = 128
+
+_LEVELS = {"scalar": 0, "sse2": 1, "avx2": 2, "neon": 3}
+
+
+def simd_level():
+    """Name of the SIMD level in use: "scalar", "sse2", "avx2" or "neon"."""
+    return wsf_simd_name().decode()
+
+
+def set_simd_level(name):
+    """Use at most the given SIMD level (for tests); returns the level set."""
+    wsf_set_simd_level(_LEVELS[name] if name is not None else -1)
+    return simd_level()
+
+
+cdef int _get_key(object mask, uint8_t *key) except -1:
+    cdef Py_buffer mv
+    PyObject_GetBuffer(mask, &mv, PyBUF_SIMPLE)
+    try:
+        if mv.len != 4:
+            raise ValueError(f"mask must be 4 bytes, got {mv.len}")
+        memcpy(key, mv.buf, 4)
+    finally:
+        PyBuffer_Release(&mv)
+    return 0
+
+
+cdef inline void _mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t *key, size_t offset) noexcept:
+    if n >= GIL_RELEASE_MIN:
+        with nogil:
+            wsf_mask(dst, src, n, key, offset)
+    else:
+        wsf_mask(dst, src, n, key, offset)
+
+
+def apply_mask(data, mask):
+    """Return ``data`` XORed with the repeating 4-byte ``mask``."""
+    cdef uint8_t key[4]
+    cdef Py_buffer dv
+    _get_key(mask, key)
+    PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+    try:
+        out = PyBytes_FromStringAndSize(NULL, dv.len)
+        _mask_copy(<uint8_t *>PyBytes_AS_STRING(out), <const uint8_t *>dv.buf, <size_t>dv.len, key, 0)
+    finally:
+        PyBuffer_Release(&dv)
+    return out
+
+
+def mask_inplace(buffer, mask, Py_ssize_t offset=0):
+    """XOR the writable ``buffer`` in place with ``mask``, starting at position
+    ``offset`` of the 4-byte mask cycle."""
+    cdef uint8_t key[4]
+    cdef Py_buffer bv
+    _get_key(mask, key)
+    if offset < 0:
+        raise ValueError("offset must not be negative")
+    try:
+        PyObject_GetBuffer(buffer, &bv, PyBUF_WRITABLE)
+    except BufferError:
+        raise TypeError("mask_inplace needs a writable buffer") from None
+    try:
+        _mask_copy(<uint8_t *>bv.buf, <const uint8_t *>bv.buf, <size_t>bv.len, key, <size_t>(offset & 3))
+    finally:
+        PyBuffer_Release(&bv)
+
+
+def validate_utf8(data):
+    """True when ``data`` is complete, valid UTF-8."""
+    cdef Py_buffer dv
+    cdef int ok
+    PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+    try:
+        if dv.len >= GIL_RELEASE_MIN:
+            with nogil:
+                ok = wsf_utf8_valid(<const uint8_t *>dv.buf, <size_t>dv.len)
+        else:
+            ok = wsf_utf8_valid(<const uint8_t *>dv.buf, <size_t>dv.len)
+    finally:
+        PyBuffer_Release(&dv)
+    return ok != 0
+
+
+@cython.final
+cdef class Utf8Validator:
+    """Incremental UTF-8 validator (see wsframe._codec_py.Utf8Validator)."""
+
+    cdef wsf_utf8_state st
+    cdef Py_ssize_t count
+    cdef Py_ssize_t error
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        wsf_utf8_reset(&self.st)
+        self.count = 0
+        self.error = -1
+
+    @property
+    def valid(self):
+        return self.error < 0
+
+    @property
+    def error_offset(self):
+        return self.error if self.error >= 0 else None
+
+    @property
+    def at_boundary(self):
+        return self.st.need == 0
+
+    @property
+    def bytes_seen(self):
+        return self.count
+
+    def feed(self, data):
+        """Validate the next chunk; False when the text is (now) invalid."""
+        cdef Py_buffer dv
+        cdef size_t r
+        if self.error >= 0:
+            return False
+        PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+        try:
+            if dv.len >= GIL_RELEASE_MIN:
+                with nogil:
+                    r = wsf_utf8_feed(&self.st, <const uint8_t *>dv.buf, <size_t>dv.len)
+            else:
+                r = wsf_utf8_feed(&self.st, <const uint8_t *>dv.buf, <size_t>dv.len)
+            if r != WSF_UTF8_OK:
+                self.error = self.count + <Py_ssize_t>r
+                return False
+            self.count += dv.len
+            return True
+        finally:
+            PyBuffer_Release(&dv)
+
+    def finish(self):
+        """True when all text fed was valid and ended on a code-point boundary."""
+        return self.error < 0 and self.st.need == 0
+
+
+@cython.final
+@cython.freelist(256)
+cdef class Frame:
+    """One complete frame: header flags, opcode and unmasked payload."""
+
+    cdef readonly int opcode
+    cdef readonly bytes payload
+    cdef readonly bint fin, rsv1, rsv2, rsv3
+
+    def __init__(self, int opcode, bytes payload, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
+        self.opcode = opcode
+        self.payload = payload
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+
+    def astuple(self):
+        return (self.opcode, self.payload, self.fin, self.rsv1, self.rsv2, self.rsv3)
+
+    def __eq__(self, other):
+        if not hasattr(other, "astuple"):
+            return NotImplemented
+        return self.astuple() == other.astuple()
+
+    __hash__ = None
+
+    def __repr__(self):
+        flags = "".join(
+            name for name, on in (("F", self.fin), ("1", self.rsv1), ("2", self.rsv2), ("3", self.rsv3)) if on
+        )
+        return f"Frame(opcode={self.opcode}, flags={flags or '-'}, payload={self.payload[:32]!r}{'...' if len(self.payload) > 32 else ''} len={len(self.payload)})"
+
+
+cdef inline Frame _make_frame(const uint8_t *base, wsf_frame_info *fi):
+    cdef bytes payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>fi.len)
+    cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(payload)
+    if fi.masked:
+        _mask_copy(dst, base + fi.payload_off, fi.len, fi.key, 0)
+    else:
+        memcpy(dst, base + fi.payload_off, fi.len)
+    cdef Frame f = Frame.__new__(Frame)
+    f.payload = payload
+    f.opcode = fi.b0 & 0x0F
+    f.fin = (fi.b0 & 0x80) != 0
+    f.rsv1 = (fi.b0 & 0x40) != 0
+    f.rsv2 = (fi.b0 & 0x20) != 0
+    f.rsv3 = (fi.b0 & 0x10) != 0
+    return f
+
+
+@cython.final
+cdef class FrameParser:
+    """Incremental RFC 6455 frame parser (see wsframe._codec_py.FrameParser)."""
+
+    cdef wsf_parser_cfg cfg
+    cdef uint8_t *buf
+    cdef size_t buf_len
+    cdef size_t buf_cap
+    cdef object _error
+    cdef object _limit
+    cdef bint busy
+
+    def __cinit__(self):
+        self.buf = NULL
+        self.buf_len = 0
+        self.buf_cap = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.buf)
+
+    def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0):
+        if max_frame_size is not None and max_frame_size < 0:
+            raise ValueError("max_frame_size must be >= 0 or None")
+        if allowed_rsv & ~0x70:
+            raise ValueError("allowed_rsv may only hold RSV1, RSV2 and RSV3 (0x70)")
+        self.cfg.server = 1 if server else 0
+        self.cfg.allowed_rsv = <uint8_t>allowed_rsv
+        self.max_frame_size = max_frame_size
+        self._error = None
+
+    @property
+    def server(self):
+        return self.cfg.server != 0
+
+    @property
+    def allowed_rsv(self):
+        return self.cfg.allowed_rsv
+
+    @allowed_rsv.setter
+    def allowed_rsv(self, int value):
+        self.cfg.allowed_rsv = <uint8_t>(value & 0xFF)
+
+    @property
+    def max_frame_size(self):
+        return self._limit
+
+    @max_frame_size.setter
+    def max_frame_size(self, value):
+        if value is None:
+            self.cfg.has_limit = 0
+            self.cfg.max_frame_size = 0
+        else:
+            if value < 0:
+                raise ValueError("max_frame_size must be >= 0 or None")
+            self.cfg.has_limit = 1
+            self.cfg.max_frame_size = min(value, 0xFFFFFFFFFFFFFFFF)
+        self._limit = value
+
+    @property
+    def buffered(self):
+        return self.buf_len
+
+    cdef int _reserve(self, size_t size) except -1:
+        cdef size_t cap
+        cdef uint8_t *p
+        if size <= self.buf_cap:
+            return 0
+        cap = self.buf_cap * 2 if self.buf_cap else 256
+        if cap < size:
+            cap = size
+        p = <uint8_t *>PyMem_Realloc(self.buf, cap)
+        if p == NULL:
+            raise MemoryError()
+        self.buf = p
+        self.buf_cap = cap
+        return 0
+
+    cdef _fail(self, wsf_frame_err *err, list frames):
+        exc = _rules.frame_error(err.code, err.b0, err.length, self._limit if self._limit is not None else -1)
+        self._error = exc
+        self.buf_len = 0
+        exc.frames = frames
+        raise exc
+
+    def feed(self, data):
+        """Parse ``data``; return the list of frames it completes."""
+        cdef Py_buffer dv
+        cdef const uint8_t *p
+        cdef size_t n, pos = 0, consumed = 0, need = 0, take, count, i
+        cdef wsf_frame_info infos[BATCH]
+        cdef wsf_frame_err err
+        cdef list frames = []
+        if self._error is not None:
+            old = self._error
+            exc = type(old)(old.reason, old.code)
+            exc.frames = []
+            raise exc
+        if self.busy:
+            raise RuntimeError("FrameParser.feed is not reentrant")
+        PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+        self.busy = True
+        try:
+            p = <const uint8_t *>dv.buf
+            n = <size_t>dv.len
+            # First complete the frame held back from earlier calls, copying
+            # no more of ``data`` than that frame needs.
+            while self.buf_len:
+                count = wsf_parse_frames(self.buf, self.buf_len, &self.cfg, infos, 1, &consumed, &need, &err)
+                if err.code:
+                    self._fail(&err, frames)
+                if count:
+                    frames.append(_make_frame(self.buf, &infos[0]))
+                    self.buf_len = 0
+                    if self.buf_cap > 65536:  # don't keep a big frame's buffer
+                        PyMem_Free(self.buf)
+                        self.buf = NULL
+                        self.buf_cap = 0
+                    break
+                if pos == n:
+                    return frames
+                take = n - pos
+                if need - self.buf_len < take:
+                    take = need - self.buf_len
+                self._reserve(self.buf_len + take)
+                memcpy(self.buf + self.buf_len, p + pos, take)
+                self.buf_len += take
+                pos += take
+            # Then parse straight from ``data``, many frames per C call.
+            while True:
+                count = wsf_parse_frames(p + pos, n - pos, &self.cfg, infos, BATCH, &consumed, &need, &err)
+                for i in range(count):
+                    frames.append(_make_frame(p + pos, &infos[i]))
+                pos += consumed
+                if err.code:
+                    self._fail(&err, frames)
+                if count < BATCH:
+                    break
+            if pos < n:
+                self._reserve(n - pos)
+                memcpy(self.buf, p + pos, n - pos)
+                self.buf_len = n - pos
+        finally:
+            self.busy = False
+            PyBuffer_Release(&dv)
+        return frames
+
+
+# Random masking keys, drawn from os.urandom in batches: one system call per
+# 256 client frames instead of one per frame.
+cdef uint8_t _pool[1024]
+cdef size_t _pool_left = 0
+
+
+cdef inline void _random_key(uint8_t *key) except *:
+    global _pool_left
+    if _pool_left < 4:
+        fresh = os.urandom(1024)
+        memcpy(_pool, PyBytes_AS_STRING(fresh), 1024)
+        _pool_left = 1024
+    _pool_left -= 4
+    memcpy(key, _pool + _pool_left, 4)
+
+
+cdef inline int _frame_b0(object opcode, bint fin, bint rsv1, bint rsv2, bint rsv3, size_t n) except -1:
+    cdef long op
+    try:
+        op = opcode
+    except OverflowError:
+        op = -1
+    if op < 0 or op > 0xA or 3 <= op <= 7:
+        raise ValueError(f"invalid opcode {opcode!r}")
+    if op >= 8:
+        if n > 125:
+            raise ValueError(f"control frame payload of {n} bytes exceeds 125")
+        if not fin:
+            raise ValueError("control frames cannot be fragmented")
+    return <int>op | (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0)
+
+
+cdef inline int _frame_key(bint client, object mask, uint8_t *key) except -1:
+    """1 when the frame is masked (key filled), else 0."""
+    if mask is not None:
+        _get_key(mask, key)
+        return 1
+    if client:
+        _random_key(key)
+        return 1
+    return 0
+
+
+cdef inline void _write(uint8_t *dst, int b0, const uint8_t *src, size_t n, int masked, const uint8_t *key) noexcept:
+    cdef size_t h = wsf_write_header(dst, <uint8_t>b0, n, key if masked else NULL)
+    if masked:
+        _mask_copy(dst + h, src, n, key, 0)
+    else:
+        memcpy(dst + h, src, n)
+
+
+def build_frame(opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
+                bint client=False, mask=None):
+    """Build one frame: unmasked for a server, masked (given or random key) for
+    a client. Header and payload go into one allocation."""
+    cdef Py_buffer dv
+    cdef uint8_t key[4]
+    cdef int b0, masked
+    cdef size_t n
+    PyObject_GetBuffer(payload, &dv, PyBUF_SIMPLE)
+    try:
+        n = <size_t>dv.len
+        b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)
+        masked = _frame_key(client, mask, key)
+        out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(wsf_header_len(n, masked) + n))
+        _write(<uint8_t *>PyBytes_AS_STRING(out), b0, <const uint8_t *>dv.buf, n, masked, key)
+    finally:
+        PyBuffer_Release(&dv)
+    return out
+
+
+def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
+                bint client=False, mask=None):
+    """Append one frame to the bytearray ``out`` (same arguments as build_frame)."""
+    cdef Py_buffer dv
+    cdef uint8_t key[4]
+    cdef int b0, masked
+    cdef size_t n
+    cdef Py_ssize_t start
+    if not isinstance(out, bytearray):
+        raise TypeError("write_frame needs a bytearray")
+    PyObject_GetBuffer(payload, &dv, PyBUF_SIMPLE)
+    try:
+        n = <size_t>dv.len
+        b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)
+        masked = _frame_key(client, mask, key)
+        start = PyByteArray_GET_SIZE(out)
+        if out is payload:
+            raise ValueError("write_frame cannot append a buffer to itself")
+        PyByteArray_Resize(out, start + <Py_ssize_t>(wsf_header_len(n, masked) + n))
+        _write(<uint8_t *>PyByteArray_AS_STRING(out) + start, b0, <const uint8_t *>dv.buf, n, masked, key)
+    finally:
+        PyBuffer_Release(&dv)

@@ -1,0 +1,92 @@
+"""The codec's public functions: the one place where the C implementation or
+its pure-Python twin is chosen.
+
+The C extension (``wsframe._speedups``) is used when it was built and
+``WSFRAME_NO_EXTENSIONS`` is not set to a true value in the environment at
+import time; otherwise the pure-Python twin (``wsframe._codec_py``) is used.
+``speedups_enabled`` tells which one is active.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Tuple, Union
+
+from .enums import CloseCode, is_valid_close_code
+from .exceptions import InvalidUtf8, ProtocolError
+
+__all__ = [
+    "Frame",
+    "FrameParser",
+    "Utf8Validator",
+    "apply_mask",
+    "build_close_payload",
+    "build_frame",
+    "implementation",
+    "mask_inplace",
+    "parse_close_payload",
+    "speedups_enabled",
+    "validate_utf8",
+    "write_frame",
+]
+
+
+def _want_extensions() -> bool:
+    return os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() in ("", "0", "false", "no")
+
+
+if _want_extensions():
+    try:
+        from . import _speedups as implementation
+    except ImportError:  # not built: no compiler, or WSFRAME_NO_EXTENSIONS at build time
+        from . import _codec_py as implementation
+else:
+    from . import _codec_py as implementation  # type: ignore[no-redef]
+
+speedups_enabled: bool = implementation.__name__.endswith("_speedups")
+
+Frame = implementation.Frame
+FrameParser = implementation.FrameParser
+Utf8Validator = implementation.Utf8Validator
+apply_mask = implementation.apply_mask
+mask_inplace = implementation.mask_inplace
+validate_utf8 = implementation.validate_utf8
+build_frame = implementation.build_frame
+write_frame = implementation.write_frame
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def parse_close_payload(payload: BytesLike) -> Tuple[int, str]:
+    """Split a received close frame's payload into (code, reason).
+
+    An empty payload gives (1005, "") (no status received). A 1-byte payload
+    or a code that may not be sent on the wire raises ProtocolError (1002);
+    a reason that is not valid UTF-8 raises InvalidUtf8 (1007).
+    """
+    n = len(payload)
+    if n == 0:
+        return CloseCode.NO_STATUS_RCVD, ""
+    if n == 1:
+        raise ProtocolError("close frame payload of 1 byte")
+    code = (payload[0] << 8) | payload[1]
+    if not is_valid_close_code(code):
+        raise ProtocolError(f"invalid close code {code}")
+    raw = bytes(payload[2:])
+    if not validate_utf8(raw):
+        raise InvalidUtf8("close reason is not valid UTF-8")
+    return code, raw.decode("utf-8")
+
+
+def build_close_payload(code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> bytes:
+    """Build a close frame payload. Code 1005 means "no status": empty payload."""
+    if code == CloseCode.NO_STATUS_RCVD:
+        if reason:
+            raise ValueError("a reason needs a close code")
+        return b""
+    if not is_valid_close_code(code):
+        raise ValueError(f"close code {code} may not be sent")
+    raw = reason.encode("utf-8")
+    if len(raw) > 123:
+        raise ValueError(f"close reason of {len(raw)} bytes exceeds 123")
+    return bytes(((code >> 8) & 0xFF, code & 0xFF)) + raw
