@@ -31,7 +31,12 @@ static int detect(void)
     if (__get_cpuid_max(0, NULL) < 7)
         return WSF_SSE2;
     __cpuid_count(7, 0, a, b, c, d);
-    return (b & (1u << 5)) ? WSF_AVX2 : WSF_SSE2;
+    if (!(b & (1u << 5)))
+        return WSF_SSE2;
+    /* AVX-512 F and BW, with the OS saving opmask and ZMM state (XCR0 5-7). */
+    if ((b & (1u << 16)) && (b & (1u << 30)) && (xcr0_lo & 0xE0u) == 0xE0u)
+        return WSF_AVX512;
+    return WSF_AVX2;
 #else
     return WSF_SSE2;  /* SSE2 is part of the x86-64 baseline */
 #endif
@@ -67,6 +72,8 @@ int wsf_init(void)
             level = WSF_SSE2;
         else if (strcmp(env, "avx2") == 0)
             level = WSF_AVX2;
+        else if (strcmp(env, "avx512") == 0)
+            level = WSF_AVX512;
     }
     return wsf_set_simd_level(level);
 }
@@ -76,6 +83,7 @@ const char *wsf_simd_name(void)
     switch (wsf_init()) {
     case WSF_SSE2: return "sse2";
     case WSF_AVX2: return "avx2";
+    case WSF_AVX512: return "avx512";
     case WSF_NEON: return "neon";
     default: return "scalar";
     }

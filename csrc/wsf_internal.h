@@ -14,6 +14,7 @@
 #if defined(WSF_X86) && (defined(__GNUC__) || defined(__clang__))
 #define WSF_HAVE_AVX2_TARGET 1
 #define WSF_TARGET_AVX2 __attribute__((target("avx2")))
+#define WSF_TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
 #endif
 
 extern int wsf_level;  /* active enum wsf_simd_level */
@@ -26,6 +27,7 @@ void wsf_mask_sse2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key
 void wsf_mask_avx2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4]);
 /* 1 when p[0..n) is valid and complete UTF-8 (SIMD filter, no offset). */
 int wsf_utf8_check_avx2(const uint8_t *p, size_t n);
+int wsf_utf8_check_avx512(const uint8_t *p, size_t n);
 #endif
 #if defined(WSF_ARM64)
 void wsf_mask_neon(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4]);

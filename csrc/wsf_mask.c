@@ -113,6 +113,7 @@ void wsf_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4], 
         k[j] = key[(offset + (size_t)j) & 3];
     switch (wsf_init()) {
 #if defined(WSF_HAVE_AVX2_TARGET)
+    case WSF_AVX512:  /* masking is bound by memory: AVX2 is enough */
     case WSF_AVX2:
         wsf_mask_avx2(dst, src, n, k);
         return;

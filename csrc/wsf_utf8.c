@@ -186,55 +186,130 @@ WSF_TARGET_AVX2 static inline __m256i table16_avx2(const uint8_t t[16])
     return _mm256_broadcastsi128_si256(x);
 }
 
+/* The Keiser-Lemire check of one 32-byte block against the block before it:
+ * returns the error bits of the pairs and triples ending in this block. */
+WSF_TARGET_AVX2 static inline __m256i kl_block_avx2(__m256i in, __m256i prev, __m256i t1h, __m256i t1l,
+                                                     __m256i t2h)
+{
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    __m256i shifted = _mm256_permute2x128_si256(prev, in, 0x21);
+    __m256i prev1 = _mm256_alignr_epi8(in, shifted, 15);
+    __m256i prev2 = _mm256_alignr_epi8(in, shifted, 14);
+    __m256i prev3 = _mm256_alignr_epi8(in, shifted, 13);
+    __m256i b1h = _mm256_shuffle_epi8(t1h, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib));
+    __m256i b1l = _mm256_shuffle_epi8(t1l, _mm256_and_si256(prev1, nib));
+    __m256i b2h = _mm256_shuffle_epi8(t2h, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib));
+    __m256i sc = _mm256_and_si256(_mm256_and_si256(b1h, b1l), b2h);
+    __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)(0xE0 - 0x80))),
+                                     _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)(0xF0 - 0x80))));
+    __m256i must23_80 = _mm256_and_si256(must23, _mm256_set1_epi8((char)0x80));
+    return _mm256_xor_si256(must23_80, sc);
+}
+
 WSF_TARGET_AVX2 int wsf_utf8_check_avx2(const uint8_t *p, size_t n)
 {
     const __m256i t1h = table16_avx2(kl_byte_1_high);
     const __m256i t1l = table16_avx2(kl_byte_1_low);
     const __m256i t2h = table16_avx2(kl_byte_2_high);
-    const __m256i nib = _mm256_set1_epi8(0x0F);
     const __m256i maxv = _mm256_loadu_si256((const __m256i *)(const void *)kl_incomplete_max);
-    const __m256i third = _mm256_set1_epi8((char)(0xE0 - 0x80));
-    const __m256i fourth = _mm256_set1_epi8((char)(0xF0 - 0x80));
-    const __m256i hibit = _mm256_set1_epi8((char)0x80);
     __m256i prev = _mm256_setzero_si256();
     __m256i prev_incomplete = _mm256_setzero_si256();
     __m256i error = _mm256_setzero_si256();
-    uint8_t tail[32];
     size_t i = 0;
-    while (i < n) {
-        __m256i in;
-        if (i + 32 <= n) {
-            in = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
-        } else {
-            /* Zero padding is ASCII: it also flags a sequence cut off at n. */
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, p + i, n - i);
-            in = _mm256_loadu_si256((const __m256i *)(const void *)tail);
-        }
-        i += 32;
-        if (_mm256_movemask_epi8(in) == 0) {
+    /* Two blocks per step: one ASCII test covers 64 bytes. */
+    for (; i + 64 <= n; i += 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32));
+        if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0) {
             error = _mm256_or_si256(error, prev_incomplete);
             prev_incomplete = _mm256_setzero_si256();
         } else {
-            __m256i shifted = _mm256_permute2x128_si256(prev, in, 0x21);
-            __m256i prev1 = _mm256_alignr_epi8(in, shifted, 15);
-            __m256i prev2 = _mm256_alignr_epi8(in, shifted, 14);
-            __m256i prev3 = _mm256_alignr_epi8(in, shifted, 13);
-            __m256i b1h = _mm256_shuffle_epi8(t1h, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib));
-            __m256i b1l = _mm256_shuffle_epi8(t1l, _mm256_and_si256(prev1, nib));
-            __m256i b2h = _mm256_shuffle_epi8(t2h, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib));
-            __m256i sc = _mm256_and_si256(_mm256_and_si256(b1h, b1l), b2h);
-            __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, third), _mm256_subs_epu8(prev3, fourth));
-            __m256i must23_80 = _mm256_and_si256(must23, hibit);
-            error = _mm256_or_si256(error, _mm256_xor_si256(must23_80, sc));
-            prev_incomplete = _mm256_subs_epu8(in, maxv);
+            error = _mm256_or_si256(error, kl_block_avx2(a, prev, t1h, t1l, t2h));
+            error = _mm256_or_si256(error, kl_block_avx2(b, a, t1h, t1l, t2h));
+            prev_incomplete = _mm256_subs_epu8(b, maxv);
         }
-        prev = in;
-        if (i % 1024 == 0 && !_mm256_testz_si256(error, error))
+        prev = b;
+        if ((i & 4095) == 0 && !_mm256_testz_si256(error, error))
             return 0;  /* stop early: the caller rescans for the offset */
+    }
+    /* The rest, zero-padded: padding is ASCII, so it also flags a sequence
+     * cut off at n. */
+    while (i < n) {
+        uint8_t tail[32];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, p + i, n - i < 32 ? n - i : 32);
+        __m256i in = _mm256_loadu_si256((const __m256i *)(const void *)tail);
+        error = _mm256_or_si256(error, kl_block_avx2(in, prev, t1h, t1l, t2h));
+        prev_incomplete = _mm256_subs_epu8(in, maxv);
+        prev = in;
+        i += 32;
     }
     error = _mm256_or_si256(error, prev_incomplete);
     return _mm256_testz_si256(error, error);
+}
+#endif
+
+#if defined(WSF_HAVE_AVX2_TARGET)
+/* The same algorithm on 64-byte blocks. */
+WSF_TARGET_AVX512 static inline __m512i kl_block_avx512(__m512i in, __m512i prev, __m512i t1h, __m512i t1l,
+                                                         __m512i t2h)
+{
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    /* [prev lane 3, in lanes 0-2]: the 16 bytes before each lane of in. */
+    __m512i shifted = _mm512_alignr_epi64(in, prev, 6);
+    __m512i prev1 = _mm512_alignr_epi8(in, shifted, 15);
+    __m512i prev2 = _mm512_alignr_epi8(in, shifted, 14);
+    __m512i prev3 = _mm512_alignr_epi8(in, shifted, 13);
+    __m512i b1h = _mm512_shuffle_epi8(t1h, _mm512_and_si512(_mm512_srli_epi16(prev1, 4), nib));
+    __m512i b1l = _mm512_shuffle_epi8(t1l, _mm512_and_si512(prev1, nib));
+    __m512i b2h = _mm512_shuffle_epi8(t2h, _mm512_and_si512(_mm512_srli_epi16(in, 4), nib));
+    __m512i sc = _mm512_and_si512(_mm512_and_si512(b1h, b1l), b2h);
+    __m512i must23 = _mm512_or_si512(_mm512_subs_epu8(prev2, _mm512_set1_epi8((char)(0xE0 - 0x80))),
+                                     _mm512_subs_epu8(prev3, _mm512_set1_epi8((char)(0xF0 - 0x80))));
+    __m512i must23_80 = _mm512_and_si512(must23, _mm512_set1_epi8((char)0x80));
+    return _mm512_xor_si512(must23_80, sc);
+}
+
+WSF_TARGET_AVX512 int wsf_utf8_check_avx512(const uint8_t *p, size_t n)
+{
+    const __m512i t1h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_high));
+    const __m512i t1l = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_low));
+    const __m512i t2h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_2_high));
+    uint8_t maxb[64];
+    memset(maxb, 0xFF, sizeof maxb);
+    maxb[61] = 0xF0 - 1;
+    maxb[62] = 0xE0 - 1;
+    maxb[63] = 0xC0 - 1;
+    const __m512i maxv = _mm512_loadu_si512((const void *)maxb);
+    const __m512i hibit = _mm512_set1_epi8((char)0x80);
+    __m512i prev = _mm512_setzero_si512();
+    __m512i prev_incomplete = _mm512_setzero_si512();
+    __m512i error = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i in = _mm512_loadu_si512((const void *)(p + i));
+        if (_mm512_test_epi8_mask(in, hibit) == 0) {
+            error = _mm512_or_si512(error, prev_incomplete);
+            prev_incomplete = _mm512_setzero_si512();
+        } else {
+            error = _mm512_or_si512(error, kl_block_avx512(in, prev, t1h, t1l, t2h));
+            prev_incomplete = _mm512_subs_epu8(in, maxv);
+        }
+        prev = in;
+        if ((i & 4095) == 0 && _mm512_test_epi8_mask(error, error) != 0)
+            return 0;
+    }
+    if (i < n) {
+        /* Zero padding is ASCII: it also flags a sequence cut off at n. */
+        uint8_t tail[64];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, p + i, n - i);
+        __m512i in = _mm512_loadu_si512((const void *)tail);
+        error = _mm512_or_si512(error, kl_block_avx512(in, prev, t1h, t1l, t2h));
+        prev_incomplete = _mm512_subs_epu8(in, maxv);
+    }
+    error = _mm512_or_si512(error, prev_incomplete);
+    return _mm512_test_epi8_mask(error, error) == 0;
 }
 #endif
 
@@ -294,6 +369,8 @@ static int simd_check(const uint8_t *p, size_t n)
 #if defined(WSF_HAVE_AVX2_TARGET)
     case WSF_AVX2:
         return wsf_utf8_check_avx2(p, n);
+    case WSF_AVX512:
+        return wsf_utf8_check_avx512(p, n);
 #endif
 #if defined(WSF_ARM64)
     case WSF_NEON:

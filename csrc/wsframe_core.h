@@ -16,13 +16,13 @@ extern "C" {
 
 /* ---- CPU dispatch ------------------------------------------------------ */
 
-enum wsf_simd_level { WSF_SCALAR = 0, WSF_SSE2 = 1, WSF_AVX2 = 2, WSF_NEON = 3 };
+enum wsf_simd_level { WSF_SCALAR = 0, WSF_SSE2 = 1, WSF_AVX2 = 2, WSF_AVX512 = 3, WSF_NEON = 4 };
 
 /* Detects the CPU once and picks implementations. Returns the level chosen.
- * The environment variable WSFRAME_SIMD (scalar, sse2, avx2) caps the
+ * The environment variable WSFRAME_SIMD (scalar, sse2, avx2, avx512) caps the
  * level, so every path can be tested on one machine. */
 int wsf_init(void);
-/* Name of the active level ("scalar", "sse2", "avx2", "neon"). */
+/* Name of the active level ("scalar", "sse2", "avx2", "avx512", "neon"). */
 const char *wsf_simd_name(void);
 /* Force a level (capped at what the CPU supports); returns the level set. */
 int wsf_set_simd_level(int level);

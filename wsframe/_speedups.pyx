@@ -56,11 +56,11 @@ DEF GIL_RELEASE_MIN = 65536
 # Frames parsed per C call.
 DEF BATCH = 128
 
-_LEVELS = {"scalar": 0, "sse2": 1, "avx2": 2, "neon": 3}
+_LEVELS = {"scalar": 0, "sse2": 1, "avx2": 2, "avx512": 3, "neon": 4}
 
 
 def simd_level():
-    """Name of the SIMD level in use: "scalar", "sse2", "avx2" or "neon"."""
+    """Name of the SIMD level in use: "scalar", "sse2", "avx2", "avx512" or "neon"."""
     return wsf_simd_name().decode()
 
 

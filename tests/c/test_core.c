@@ -131,7 +131,7 @@ static void test_utf8_one(const uint8_t *src, size_t n)
     int complete;
     size_t expect = ref_utf8(src, n, &complete);
     uint8_t *p = dup_exact(src, n);
-    for (int level = 0; level <= 3; level++) {
+    for (int level = 0; level <= 4; level++) {
         if (wsf_set_simd_level(level) != level)
             continue;
         wsf_utf8_state st;
@@ -207,7 +207,7 @@ static void test_mask(void)
             key[j] = (uint8_t)rnd();
         for (size_t i = 0; i < n; i++)
             want[i] = src[i] ^ key[(i + off) % 4];
-        for (int level = 0; level <= 3; level++) {
+        for (int level = 0; level <= 4; level++) {
             if (wsf_set_simd_level(level) != level)
                 continue;
             uint8_t *in = dup_exact(src, n), *out = malloc(n ? n : 1);
