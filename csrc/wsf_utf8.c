@@ -178,6 +178,14 @@ static const uint8_t kl_incomplete_max[32] = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
 #endif
+#if defined(WSF_HAVE_AVX2_TARGET)
+static const uint8_t kl_incomplete_max64[64] = {
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+    0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
+#endif
 
 #if defined(WSF_HAVE_AVX2_TARGET)
 WSF_TARGET_AVX2 static inline __m256i table16_avx2(const uint8_t t[16])
@@ -275,12 +283,7 @@ WSF_TARGET_AVX512 int wsf_utf8_check_avx512(const uint8_t *p, size_t n)
     const __m512i t1h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_high));
     const __m512i t1l = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_low));
     const __m512i t2h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_2_high));
-    uint8_t maxb[64];
-    memset(maxb, 0xFF, sizeof maxb);
-    maxb[61] = 0xF0 - 1;
-    maxb[62] = 0xE0 - 1;
-    maxb[63] = 0xC0 - 1;
-    const __m512i maxv = _mm512_loadu_si512((const void *)maxb);
+    const __m512i maxv = _mm512_loadu_si512((const void *)kl_incomplete_max64);
     const __m512i hibit = _mm512_set1_epi8((char)0x80);
     __m512i prev = _mm512_setzero_si512();
     __m512i prev_incomplete = _mm512_setzero_si512();

@@ -5,7 +5,7 @@ wsframe/_codec_py.py; both give the same results and errors byte for byte."""
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
@@ -70,6 +70,18 @@ def set_simd_level(name):
     return simd_level()
 
 
+cdef inline bint _acquire(object obj, Py_buffer *view) except -1:
+    """Point view.buf/view.len at obj's bytes. Returns True when the view
+    must be released (bytes objects are read directly, without the buffer
+    protocol: a fast path for the common case)."""
+    if PyBytes_CheckExact(obj):
+        view.buf = <void *>PyBytes_AS_STRING(obj)
+        view.len = PyBytes_GET_SIZE(obj)
+        return False
+    PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)
+    return True
+
+
 cdef int _get_key(object mask, uint8_t *key) except -1:
     cdef Py_buffer mv
     PyObject_GetBuffer(mask, &mv, PyBUF_SIMPLE)
@@ -95,12 +107,13 @@ def apply_mask(data, mask):
     cdef uint8_t key[4]
     cdef Py_buffer dv
     _get_key(mask, key)
-    PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+    cdef bint release = _acquire(data, &dv)
     try:
         out = PyBytes_FromStringAndSize(NULL, dv.len)
         _mask_copy(<uint8_t *>PyBytes_AS_STRING(out), <const uint8_t *>dv.buf, <size_t>dv.len, key, 0)
     finally:
-        PyBuffer_Release(&dv)
+        if release:
+            PyBuffer_Release(&dv)
     return out
 
 
@@ -126,7 +139,7 @@ def validate_utf8(data):
     """True when ``data`` is complete, valid UTF-8."""
     cdef Py_buffer dv
     cdef int ok
-    PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+    cdef bint release = _acquire(data, &dv)
     try:
         if dv.len >= GIL_RELEASE_MIN:
             with nogil:
@@ -134,7 +147,8 @@ def validate_utf8(data):
         else:
             ok = wsf_utf8_valid(<const uint8_t *>dv.buf, <size_t>dv.len)
     finally:
-        PyBuffer_Release(&dv)
+        if release:
+            PyBuffer_Release(&dv)
     return ok != 0
 
 
@@ -176,7 +190,7 @@ cdef class Utf8Validator:
         cdef size_t r
         if self.error >= 0:
             return False
-        PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+        cdef bint release = _acquire(data, &dv)
         try:
             if dv.len >= GIL_RELEASE_MIN:
                 with nogil:
@@ -189,7 +203,8 @@ cdef class Utf8Validator:
             self.count += dv.len
             return True
         finally:
-            PyBuffer_Release(&dv)
+            if release:
+                PyBuffer_Release(&dv)
 
     def finish(self):
         """True when all text fed was valid and ended on a code-point boundary."""
@@ -346,7 +361,7 @@ cdef class FrameParser:
             raise exc
         if self.busy:
             raise RuntimeError("FrameParser.feed is not reentrant")
-        PyObject_GetBuffer(data, &dv, PyBUF_SIMPLE)
+        cdef bint release = _acquire(data, &dv)
         self.busy = True
         try:
             p = <const uint8_t *>dv.buf
@@ -390,7 +405,8 @@ cdef class FrameParser:
                 self.buf_len = n - pos
         finally:
             self.busy = False
-            PyBuffer_Release(&dv)
+            if release:
+                PyBuffer_Release(&dv)
         return frames
 
 
@@ -453,7 +469,7 @@ def build_frame(opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv
     cdef uint8_t key[4]
     cdef int b0, masked
     cdef size_t n
-    PyObject_GetBuffer(payload, &dv, PyBUF_SIMPLE)
+    cdef bint release = _acquire(payload, &dv)
     try:
         n = <size_t>dv.len
         b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)
@@ -461,7 +477,8 @@ def build_frame(opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv
         out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(wsf_header_len(n, masked) + n))
         _write(<uint8_t *>PyBytes_AS_STRING(out), b0, <const uint8_t *>dv.buf, n, masked, key)
     finally:
-        PyBuffer_Release(&dv)
+        if release:
+            PyBuffer_Release(&dv)
     return out
 
 
@@ -475,7 +492,7 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
     cdef Py_ssize_t start
     if not isinstance(out, bytearray):
         raise TypeError("write_frame needs a bytearray")
-    PyObject_GetBuffer(payload, &dv, PyBUF_SIMPLE)
+    cdef bint release = _acquire(payload, &dv)
     try:
         n = <size_t>dv.len
         b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)
@@ -486,4 +503,5 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
         PyByteArray_Resize(out, start + <Py_ssize_t>(wsf_header_len(n, masked) + n))
         _write(<uint8_t *>PyByteArray_AS_STRING(out) + start, b0, <const uint8_t *>dv.buf, n, masked, key)
     finally:
-        PyBuffer_Release(&dv)
+        if release:
+            PyBuffer_Release(&dv)
