@@ -55,3 +55,40 @@ __all__ = [
     "speedups_enabled",
     "validate_utf8",
 ]
+
+# -- sans-I/O connection layer (issue 3) ------------------------------------
+from .connection import ClientConnection, ServerConnection, State  # noqa: E402
+from .events import (  # noqa: E402
+    BinaryMessage,
+    CloseReceived,
+    Closed,
+    Connected,
+    Event,
+    Fragment,
+    Ping,
+    Pong,
+    Rejected,
+    Request,
+    TextMessage,
+)
+from .extensions import ClientExtensionFactory, Extension, ServerExtensionFactory  # noqa: E402
+
+__all__ += [
+    "BinaryMessage",
+    "ClientConnection",
+    "ClientExtensionFactory",
+    "CloseReceived",
+    "Closed",
+    "Connected",
+    "Event",
+    "Extension",
+    "Fragment",
+    "Ping",
+    "Pong",
+    "Rejected",
+    "Request",
+    "ServerConnection",
+    "ServerExtensionFactory",
+    "State",
+    "TextMessage",
+]
