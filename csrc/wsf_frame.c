@@ -39,7 +39,8 @@ size_t wsf_parse_frames(const uint8_t *buf, size_t n, const wsf_parser_cfg *cfg,
             code = WSF_E_MASK_FORBIDDEN;
         if (code != WSF_OK) {
             err->code = code;
-            err->b0 = b0;
+            /* For RSV errors name only the bits that are not allowed. */
+            err->b0 = code == WSF_E_RSV ? (uint8_t)(b0 & ~cfg->allowed_rsv) : b0;
             err->length = len;
             err->offset = pos;
             break;

@@ -108,10 +108,23 @@ void wsf_mask_neon(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key
 
 void wsf_mask(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4], size_t offset)
 {
+    if (n < 16) {
+        /* Tiny payloads (most control and chat frames): no set-up at all. */
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i] ^ key[(i + offset) & 3];
+        return;
+    }
     uint8_t k[4];
     for (int j = 0; j < 4; j++)
         k[j] = key[(offset + (size_t)j) & 3];
-    switch (wsf_init()) {
+    int level = wsf_init();
+#if defined(WSF_HAVE_AVX2_TARGET)
+    /* Short buffers: SSE2 avoids the AVX state switch, which costs more than
+     * it saves below a few hundred bytes. */
+    if (n < 256 && level >= WSF_AVX2 && level != WSF_NEON)
+        level = WSF_SSE2;
+#endif
+    switch (level) {
 #if defined(WSF_HAVE_AVX2_TARGET)
     case WSF_AVX512:  /* masking is bound by memory: AVX2 is enough */
     case WSF_AVX2:

@@ -30,6 +30,20 @@ BytesLike = Union[bytes, bytearray, memoryview]
 _native = "little" if struct.pack("=H", 1) == b"\x01\x00" else "big"
 
 
+_NOT_CONTIGUOUS = "memoryview: underlying buffer is not C-contiguous"
+
+
+def _byte_view(obj: BytesLike) -> memoryview:
+    """A flat view of obj's bytes, as the C code sees them through the buffer
+    protocol: len() counts bytes even for arrays of wider items."""
+    view = memoryview(obj)
+    if not view.c_contiguous:
+        raise BufferError(_NOT_CONTIGUOUS)
+    if view.ndim != 1 or view.itemsize != 1 or view.format != "B":
+        view = view.cast("B")
+    return view
+
+
 def _check_mask(mask: BytesLike) -> bytes:
     view = memoryview(mask)  # TypeError for objects that are not bytes-like
     if view.nbytes != 4:
@@ -40,7 +54,7 @@ def _check_mask(mask: BytesLike) -> bytes:
 def apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     """Return ``data`` XORed with the repeating 4-byte ``mask``."""
     mask = _check_mask(mask)
-    data = memoryview(data).tobytes()
+    data = _byte_view(data).tobytes()
     n = len(data)
     if n == 0:
         return b""
@@ -61,7 +75,7 @@ def mask_inplace(buffer: Union[bytearray, memoryview], mask: BytesLike, offset: 
     view = memoryview(buffer)
     if view.readonly:
         raise TypeError("mask_inplace needs a writable buffer")
-    view = view.cast("B")
+    view = _byte_view(view)
     o = offset & 3
     rotated = mask[o:] + mask[:o]
     view[:] = apply_mask(view, rotated)
@@ -157,6 +171,7 @@ class Utf8Validator:
         """Validate the next chunk; False when the text is (now) invalid."""
         if self._error >= 0:
             return False
+        data = _byte_view(data)
         n = len(data)
         need, lo, hi = self._need, self._lo, self._hi
         i = 0
@@ -171,7 +186,7 @@ class Utf8Validator:
                 lo, hi = 0x80, 0xBF
                 i += 1
         if i < n:
-            view = memoryview(data)[i:] if i else data
+            view = data[i:] if i else data
             try:
                 _, consumed = utf_8_decode(view, "strict", False)
             except UnicodeDecodeError as exc:
@@ -261,18 +276,36 @@ class FrameParser:
     stays failed: every later ``feed`` raises the same error again.
     """
 
-    __slots__ = ("server", "max_frame_size", "allowed_rsv", "_buf", "_error")
+    __slots__ = ("server", "_max_frame_size", "_allowed_rsv", "_buf", "_error")
 
     def __init__(self, server: bool, max_frame_size: Optional[int] = R.DEFAULT_MAX_FRAME_SIZE, allowed_rsv: int = 0) -> None:
-        if max_frame_size is not None and max_frame_size < 0:
-            raise ValueError("max_frame_size must be >= 0 or None")
-        if allowed_rsv & ~0x70:
-            raise ValueError("allowed_rsv may only hold RSV1, RSV2 and RSV3 (0x70)")
         self.server = bool(server)
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self._buf = bytearray()
         self._error: Optional[Exception] = None
+
+    @property
+    def max_frame_size(self) -> Optional[int]:
+        """Largest payload accepted, checked from the header (None: no limit)."""
+        return self._max_frame_size
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: Optional[int]) -> None:
+        if value is not None and value < 0:
+            raise ValueError("max_frame_size must be >= 0 or None")
+        self._max_frame_size = value
+
+    @property
+    def allowed_rsv(self) -> int:
+        """RSV bits the negotiated extensions allow (0x40, 0x20, 0x10)."""
+        return self._allowed_rsv
+
+    @allowed_rsv.setter
+    def allowed_rsv(self, value: int) -> None:
+        if value & ~0x70:
+            raise ValueError("allowed_rsv may only hold RSV1, RSV2 and RSV3 (0x70)")
+        self._allowed_rsv = value
 
     @property
     def buffered(self) -> int:
@@ -283,19 +316,21 @@ class FrameParser:
         if self._error is not None:
             raise self._reraise()
         buf = self._buf
-        buf += data
+        buf += _byte_view(data)
         frames: List[Frame] = []
         pos = 0
         n = len(buf)
-        limit = self.max_frame_size
+        limit = self._max_frame_size
+        allowed = self._allowed_rsv
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
             opcode = b0 & 0x0F
             err = 0
             length = b1 & 0x7F
-            if b0 & 0x70 & ~self.allowed_rsv:
+            if b0 & 0x70 & ~allowed:
                 err = R.E_RSV
+                b0 &= ~allowed  # name only the bits that are not allowed
             elif opcode in (3, 4, 5, 6, 7) or opcode > 0xA:
                 err = R.E_OPCODE
             elif opcode >= 8 and not b0 & 0x80:
@@ -338,7 +373,7 @@ class FrameParser:
         return frames
 
     def _fail(self, err: int, b0: int, length: int, frames: List[Frame], pos: int):
-        exc = R.frame_error(err, b0, length, self.max_frame_size if self.max_frame_size is not None else -1)
+        exc = R.frame_error(err, b0, length, self._max_frame_size if self._max_frame_size is not None else -1)
         self._error = exc
         self._buf = bytearray()
         exc.frames = frames  # type: ignore[attr-defined]
@@ -382,6 +417,9 @@ def build_frame(
     (``client=True``) is masked with ``mask`` or, when it is None, with a fresh
     random key. Giving ``mask`` always masks.
     """
+    payload = _byte_view(payload)
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
     if not (0 <= opcode <= 0xA) or 3 <= opcode <= 7:
         raise ValueError(f"invalid opcode {opcode!r}")
     n = len(payload)

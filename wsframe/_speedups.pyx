@@ -1,10 +1,10 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=False, always_allow_keywords=False
 """C implementation of the codec (bindings to csrc/). The pure-Python twin is
 wsframe/_codec_py.py; both give the same results and errors byte for byte."""
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint8_t, uint64_t
@@ -84,6 +84,9 @@ cdef inline bint _acquire(object obj, Py_buffer *view) except -1:
 
 cdef int _get_key(object mask, uint8_t *key) except -1:
     cdef Py_buffer mv
+    if PyBytes_CheckExact(mask) and PyBytes_GET_SIZE(mask) == 4:  # the common case, without the buffer protocol
+        memcpy(key, PyBytes_AS_STRING(mask), 4)
+        return 0
     PyObject_GetBuffer(mask, &mv, PyBUF_SIMPLE)
     try:
         if mv.len != 4:
@@ -117,7 +120,7 @@ def apply_mask(data, mask):
     return out
 
 
-def mask_inplace(buffer, mask, Py_ssize_t offset=0):
+def mask_inplace(buffer, mask, offset=0):
     """XOR the writable ``buffer`` in place with ``mask``, starting at position
     ``offset`` of the 4-byte mask cycle."""
     cdef uint8_t key[4]
@@ -125,12 +128,24 @@ def mask_inplace(buffer, mask, Py_ssize_t offset=0):
     _get_key(mask, key)
     if offset < 0:
         raise ValueError("offset must not be negative")
+    cdef size_t phase = offset & 3
+    cdef Py_ssize_t size
+    if PyByteArray_CheckExact(buffer):
+        size = PyByteArray_GET_SIZE(buffer)
+        if size < GIL_RELEASE_MIN:
+            # Small bytearray: write in place directly. The GIL stays held, so
+            # nothing can resize it meanwhile.
+            wsf_mask(<uint8_t *>PyByteArray_AS_STRING(buffer), <const uint8_t *>PyByteArray_AS_STRING(buffer),
+                     <size_t>size, key, phase)
+            return
     try:
         PyObject_GetBuffer(buffer, &bv, PyBUF_WRITABLE)
     except BufferError:
-        raise TypeError("mask_inplace needs a writable buffer") from None
+        if memoryview(buffer).readonly:
+            raise TypeError("mask_inplace needs a writable buffer") from None
+        raise BufferError("memoryview: underlying buffer is not C-contiguous") from None
     try:
-        _mask_copy(<uint8_t *>bv.buf, <const uint8_t *>bv.buf, <size_t>bv.len, key, <size_t>(offset & 3))
+        _mask_copy(<uint8_t *>bv.buf, <const uint8_t *>bv.buf, <size_t>bv.len, key, phase)
     finally:
         PyBuffer_Release(&bv)
 
@@ -216,9 +231,9 @@ cdef class Utf8Validator:
 cdef class Frame:
     """One complete frame: header flags, opcode and unmasked payload."""
 
-    cdef readonly int opcode
-    cdef readonly bytes payload
-    cdef readonly bint fin, rsv1, rsv2, rsv3
+    cdef public int opcode
+    cdef public bytes payload
+    cdef public bint fin, rsv1, rsv2, rsv3
 
     def __init__(self, int opcode, bytes payload, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False):
         self.opcode = opcode
@@ -285,10 +300,8 @@ cdef class FrameParser:
     def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0):
         if max_frame_size is not None and max_frame_size < 0:
             raise ValueError("max_frame_size must be >= 0 or None")
-        if allowed_rsv & ~0x70:
-            raise ValueError("allowed_rsv may only hold RSV1, RSV2 and RSV3 (0x70)")
         self.cfg.server = 1 if server else 0
-        self.cfg.allowed_rsv = <uint8_t>allowed_rsv
+        self.allowed_rsv = allowed_rsv
         self.max_frame_size = max_frame_size
         self._error = None
 
@@ -302,7 +315,9 @@ cdef class FrameParser:
 
     @allowed_rsv.setter
     def allowed_rsv(self, int value):
-        self.cfg.allowed_rsv = <uint8_t>(value & 0xFF)
+        if value & ~0x70:
+            raise ValueError("allowed_rsv may only hold RSV1, RSV2 and RSV3 (0x70)")
+        self.cfg.allowed_rsv = <uint8_t>value
 
     @property
     def max_frame_size(self):
@@ -411,23 +426,32 @@ cdef class FrameParser:
 
 
 # Random masking keys, drawn from os.urandom in batches: one system call per
-# 256 client frames instead of one per frame.
-cdef uint8_t _pool[1024]
+# 1024 client frames instead of one per frame.
+cdef uint8_t _pool[4096]
 cdef size_t _pool_left = 0
 
 
-cdef inline void _random_key(uint8_t *key) except *:
+cdef inline int _random_key(uint8_t *key) except -1:
     global _pool_left
     if _pool_left < 4:
-        fresh = os.urandom(1024)
-        memcpy(_pool, PyBytes_AS_STRING(fresh), 1024)
-        _pool_left = 1024
+        _refill_pool()
     _pool_left -= 4
     memcpy(key, _pool + _pool_left, 4)
+    return 0
+
+
+cdef int _refill_pool() except -1:
+    global _pool_left
+    fresh = os.urandom(sizeof(_pool))
+    memcpy(_pool, PyBytes_AS_STRING(fresh), sizeof(_pool))
+    _pool_left = sizeof(_pool)
+    return 0
 
 
 cdef inline int _frame_b0(object opcode, bint fin, bint rsv1, bint rsv2, bint rsv3, size_t n) except -1:
     cdef long op
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
     try:
         op = opcode
     except OverflowError:
