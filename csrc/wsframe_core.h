@@ -102,6 +102,13 @@ size_t wsf_parse_frames(const uint8_t *buf, size_t n, const wsf_parser_cfg *cfg,
                         wsf_frame_info *out, size_t max_out, size_t *consumed,
                         size_t *need, wsf_frame_err *err);
 
+/* Parse the header at h[0..avail): returns 1 when the header is complete
+ * (info filled; payload_off is the header length; *need = header + payload
+ * length, which may exceed avail), 0 when more bytes are needed for the
+ * header (*need = bytes needed so far), -1 on an error (err filled). */
+int wsf_parse_header(const uint8_t *h, size_t avail, const wsf_parser_cfg *cfg, wsf_frame_info *info,
+                     size_t *need, wsf_frame_err *err);
+
 /* Write a frame header into out (at least 14 bytes). b0 holds FIN, RSV and
  * opcode; key is NULL for an unmasked frame. Returns the header length. */
 size_t wsf_write_header(uint8_t *out, uint8_t b0, uint64_t len, const uint8_t *key);

@@ -274,16 +274,38 @@ class FrameParser:
     it raises :class:`ProtocolError`; frames completed before the error in the
     same call are in the exception's ``frames`` attribute. The parser then
     stays failed: every later ``feed`` raises the same error again.
+
+    ``stream=True``: a data frame whose payload has not fully arrived is not
+    held back but delivered in pieces, as its bytes arrive, shaped like
+    fragments: the first piece carries the frame's opcode and RSV bits, later
+    pieces opcode 0 (continuation) and no RSV bits; only the last piece
+    carries the frame's FIN bit. The parser then never buffers payload, so
+    memory does not grow with the frame size, and a receiver can check text
+    or enforce limits before a large frame has arrived. Control frames (at
+    most 125 bytes) are always delivered whole.
     """
 
-    __slots__ = ("server", "_max_frame_size", "_allowed_rsv", "_buf", "_error")
+    __slots__ = ("server", "stream", "_max_frame_size", "_allowed_rsv", "_buf", "_error",
+                 "_rem", "_key", "_phase", "_piece_b0", "_fin")
 
-    def __init__(self, server: bool, max_frame_size: Optional[int] = R.DEFAULT_MAX_FRAME_SIZE, allowed_rsv: int = 0) -> None:
+    def __init__(
+        self,
+        server: bool,
+        max_frame_size: Optional[int] = R.DEFAULT_MAX_FRAME_SIZE,
+        allowed_rsv: int = 0,
+        stream: bool = False,
+    ) -> None:
         self.server = bool(server)
+        self.stream = bool(stream)
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self._buf = bytearray()
         self._error: Optional[Exception] = None
+        self._rem = 0  # stream mode: payload bytes of the current frame still to come
+        self._key: Optional[bytes] = None
+        self._phase = 0
+        self._piece_b0 = 0  # FIN/RSV/opcode of the next piece, FIN cleared
+        self._fin = False  # FIN bit of the frame being streamed
 
     @property
     def max_frame_size(self) -> Optional[int]:
@@ -312,12 +334,33 @@ class FrameParser:
         """Bytes held back waiting for the rest of a frame."""
         return len(self._buf)
 
+    def _piece(self, data: BytesLike) -> Frame:
+        """Stream mode: the next piece of the current frame, from ``data``."""
+        n = len(data)
+        payload = bytes(data)
+        if self._key is not None and n:
+            o = self._phase & 3
+            payload = apply_mask(payload, self._key[o:] + self._key[:o])
+        self._phase += n
+        self._rem -= n
+        b0 = self._piece_b0
+        fin = self._fin and self._rem == 0
+        self._piece_b0 = 0  # later pieces: continuation, no RSV bits
+        return Frame(b0 & 0x0F, payload, fin, bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10))
+
     def feed(self, data: BytesLike) -> List[Frame]:
         if self._error is not None:
             raise self._reraise()
-        buf = self._buf
-        buf += _byte_view(data)
+        view = _byte_view(data)
         frames: List[Frame] = []
+        if self._rem:
+            take = min(self._rem, len(view))
+            frames.append(self._piece(view[:take]))
+            view = view[take:]
+            if self._rem:
+                return frames
+        buf = self._buf
+        buf += view
         pos = 0
         n = len(buf)
         limit = self._max_frame_size
@@ -340,7 +383,7 @@ class FrameParser:
             elif not self.server and b1 & 0x80:
                 err = R.E_MASK_FORBIDDEN
             if err:
-                return self._fail(err, b0, length, frames, pos)
+                return self._fail(err, b0, length, frames)
             hlen = 2
             if length == 126:
                 if n - pos < 4:
@@ -353,16 +396,28 @@ class FrameParser:
                 length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 hlen = 10
                 if length >> 63:
-                    return self._fail(R.E_LENGTH_MSB, b0, length, frames, pos)
+                    return self._fail(R.E_LENGTH_MSB, b0, length, frames)
             if opcode >= 8 and length > 125:
-                return self._fail(R.E_CONTROL_TOO_LONG, b0, length, frames, pos)
+                return self._fail(R.E_CONTROL_TOO_LONG, b0, length, frames)
             if limit is not None and length > limit:
-                return self._fail(R.E_TOO_BIG, b0, length, frames, pos)
+                return self._fail(R.E_TOO_BIG, b0, length, frames)
             masked = b1 & 0x80
             if masked:
                 hlen += 4
+                if n - pos < hlen:
+                    break
             end = pos + hlen + length
             if end > n:
+                if self.stream and opcode < 8:
+                    # Stream the rest of this data frame as it arrives.
+                    self._key = bytes(buf[pos + hlen - 4 : pos + hlen]) if masked else None
+                    self._phase = 0
+                    self._rem = length
+                    self._piece_b0 = b0 & 0x7F
+                    self._fin = bool(b0 & 0x80)
+                    if n > pos + hlen:
+                        frames.append(self._piece(buf[pos + hlen : n]))
+                    pos = n
                 break
             payload = bytes(buf[pos + hlen : end])
             if masked:
@@ -372,7 +427,7 @@ class FrameParser:
         del buf[:pos]
         return frames
 
-    def _fail(self, err: int, b0: int, length: int, frames: List[Frame], pos: int):
+    def _fail(self, err: int, b0: int, length: int, frames: List[Frame]):
         exc = R.frame_error(err, b0, length, self._max_frame_size if self._max_frame_size is not None else -1)
         self._error = exc
         self._buf = bytearray()

@@ -46,6 +46,8 @@ cdef extern from "wsframe_core.h" nogil:
     size_t wsf_parse_frames(const uint8_t *buf, size_t n, const wsf_parser_cfg *cfg,
                             wsf_frame_info *out, size_t max_out, size_t *consumed,
                             size_t *need, wsf_frame_err *err)
+    int wsf_parse_header(const uint8_t *h, size_t avail, const wsf_parser_cfg *cfg, wsf_frame_info *info,
+                         size_t *need, wsf_frame_err *err)
     size_t wsf_write_header(uint8_t *out, uint8_t b0, uint64_t len, const uint8_t *key)
     size_t wsf_header_len(uint64_t len, int masked)
 
@@ -288,6 +290,14 @@ cdef class FrameParser:
     cdef object _error
     cdef object _limit
     cdef bint busy
+    cdef readonly bint stream
+    # Stream mode: the data frame being delivered in pieces.
+    cdef uint64_t rem        # payload bytes still to come
+    cdef uint8_t key[4]
+    cdef bint masked
+    cdef size_t phase        # position in the mask cycle
+    cdef uint8_t piece_b0    # opcode and RSV bits of the next piece
+    cdef bint frame_fin      # FIN bit of the frame being streamed
 
     def __cinit__(self):
         self.buf = NULL
@@ -297,10 +307,12 @@ cdef class FrameParser:
     def __dealloc__(self):
         PyMem_Free(self.buf)
 
-    def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0):
+    def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0, stream=False):
         if max_frame_size is not None and max_frame_size < 0:
             raise ValueError("max_frame_size must be >= 0 or None")
         self.cfg.server = 1 if server else 0
+        self.stream = bool(stream)
+        self.rem = 0
         self.allowed_rsv = allowed_rsv
         self.max_frame_size = max_frame_size
         self._error = None
@@ -354,6 +366,47 @@ cdef class FrameParser:
         self.buf_cap = cap
         return 0
 
+    cdef Frame _piece(self, const uint8_t *src, size_t n):
+        """Stream mode: the next piece of the current frame, from src[0..n)."""
+        cdef bytes payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
+        cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(payload)
+        if self.masked:
+            _mask_copy(dst, src, n, self.key, self.phase & 3)
+        else:
+            memcpy(dst, src, n)
+        self.phase += n
+        self.rem -= n
+        cdef Frame f = Frame.__new__(Frame)
+        f.payload = payload
+        f.opcode = self.piece_b0 & 0x0F
+        f.fin = self.frame_fin and self.rem == 0
+        f.rsv1 = (self.piece_b0 & 0x40) != 0
+        f.rsv2 = (self.piece_b0 & 0x20) != 0
+        f.rsv3 = (self.piece_b0 & 0x10) != 0
+        self.piece_b0 = 0  # later pieces: continuation, no RSV bits
+        return f
+
+    cdef bint _start_stream(self, const uint8_t *h, size_t avail, list frames) except -1:
+        """At an incomplete frame h[0..avail): in stream mode, when its header is
+        complete and it is a data frame, deliver what has arrived and stream
+        the rest. True when it did (nothing needs buffering)."""
+        cdef wsf_frame_info info
+        cdef wsf_frame_err err
+        cdef size_t need
+        if not self.stream or avail < 2 or (h[0] & 0x0F) >= 8:
+            return False
+        if wsf_parse_header(h, avail, &self.cfg, &info, &need, &err) != 1:
+            return False
+        self.rem = need - info.payload_off
+        self.masked = info.masked
+        memcpy(self.key, info.key, 4)
+        self.phase = 0
+        self.piece_b0 = info.b0 & 0x7F
+        self.frame_fin = (info.b0 & 0x80) != 0
+        if avail > info.payload_off:
+            frames.append(self._piece(h + info.payload_off, avail - info.payload_off))
+        return True
+
     cdef _fail(self, wsf_frame_err *err, list frames):
         exc = _rules.frame_error(err.code, err.b0, err.length, self._limit if self._limit is not None else -1)
         self._error = exc
@@ -381,6 +434,13 @@ cdef class FrameParser:
         try:
             p = <const uint8_t *>dv.buf
             n = <size_t>dv.len
+            if self.rem:
+                # Stream mode: the next piece of the frame in progress.
+                take = n if self.rem > n else <size_t>self.rem
+                frames.append(self._piece(p, take))
+                pos = take
+                if self.rem:
+                    return frames
             # First complete the frame held back from earlier calls, copying
             # no more of ``data`` than that frame needs.
             while self.buf_len:
@@ -394,6 +454,17 @@ cdef class FrameParser:
                         PyMem_Free(self.buf)
                         self.buf = NULL
                         self.buf_cap = 0
+                    break
+                if self._start_stream(self.buf, self.buf_len, frames):
+                    self.buf_len = 0
+                    take = n - pos
+                    if take > self.rem:
+                        take = <size_t>self.rem
+                    if take:
+                        frames.append(self._piece(p + pos, take))
+                        pos += take
+                    if self.rem:
+                        return frames
                     break
                 if pos == n:
                     return frames
@@ -414,6 +485,8 @@ cdef class FrameParser:
                     self._fail(&err, frames)
                 if count < BATCH:
                     break
+            if pos < n and self._start_stream(p + pos, n - pos, frames):
+                pos = n
             if pos < n:
                 self._reserve(n - pos)
                 memcpy(self.buf, p + pos, n - pos)

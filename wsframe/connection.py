@@ -333,7 +333,9 @@ class _Connection:
             # Compressed frames may be slightly larger than their output; the
             # message limit itself is enforced on decoded bytes.
             limit = limit + (limit >> 4) + 1024
-        self._parser = FrameParser(not self._client, limit, allowed_rsv)
+        # Stream mode: a data frame still arriving is delivered in pieces, so
+        # limits and UTF-8 are checked as bytes arrive and no frame is buffered.
+        self._parser = FrameParser(not self._client, limit, allowed_rsv, stream=True)
         self.extensions = extensions
         self._ext = tuple(extensions)
         self._ext_rev = tuple(reversed(extensions))
