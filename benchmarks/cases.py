@@ -22,6 +22,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import peers
 from .peers import OP_BINARY, Unavailable, ref_mask, ref_parse, ref_utf8_valid
+from .peers_conn import UPGRADE_HEAD, expected_accept, header_values, response_for
+
+OP_TEXT = 0x1
 
 __all__ = ["Bench", "Case", "Config", "CASES", "CONFIGS", "TARGETS", "Target", "make", "matrix"]
 
@@ -44,6 +47,14 @@ class Config:
     parse_chunk: int
     build_frames: int
     build_payload: int
+    # Connection level (issue 3): (messages, payload bytes) per receive variant.
+    receive: Tuple[Tuple[int, int], ...] = ()
+    receive_chunk: int = 64 * 1024
+    send_text: Tuple[int, int] = (0, 0)  # (messages, bytes)
+    send_binary: Tuple[int, int] = (0, 0)
+    handshakes: int = 0
+    simd_mask_sizes: Tuple[int, ...] = ()
+    simd_utf8_sizes: Tuple[int, ...] = ()
 
 
 FULL = Config(
@@ -56,6 +67,12 @@ FULL = Config(
     parse_chunk=64 * 1024,
     build_frames=10_000,
     build_payload=16,
+    receive=((100_000, 16), (20_000, 1024), (200, 64 * 1024)),
+    send_text=(10_000, 16),
+    send_binary=(1_000, 4096),
+    handshakes=200,
+    simd_mask_sizes=(16, 125, 1024, 16 * 1024, 1024 * 1024),
+    simd_utf8_sizes=(16, 125, 1024, 16 * 1024, 64 * 1024),
 )
 # Tiny inputs that still cross every path: frames split across chunks, text
 # fragments split inside code points. Correctness only.
@@ -69,6 +86,15 @@ SMOKE = Config(
     parse_chunk=1000,
     build_frames=50,
     build_payload=16,
+    # The same message sizes (rows are labelled by size), tiny counts; 64 KiB
+    # messages still cross many 1000-byte chunks.
+    receive=((300, 16), (20, 1024), (2, 64 * 1024)),
+    receive_chunk=1000,
+    send_text=(50, 16),
+    send_binary=(5, 4096),
+    handshakes=3,
+    simd_mask_sizes=(16, 125, 1024),
+    simd_utf8_sizes=(16, 1024),
 )
 CONFIGS = {"full": FULL, "smoke": SMOKE}
 
@@ -103,6 +129,9 @@ class Bench:
     call: Optional[Callable[[], Any]] = None
     setup: Optional[Callable[[], Any]] = None
     run: Optional[Callable[[Any], Any]] = None
+    # Called around every check and sample (global state such as the SIMD level).
+    before: Optional[Callable[[], Any]] = None
+    after: Optional[Callable[[], Any]] = None
 
     @property
     def fresh(self) -> bool:
@@ -110,9 +139,28 @@ class Bench:
 
     def once(self) -> Any:
         """Run the timed path once (untimed), as the smoke mode does."""
-        if self.call is not None:
-            return self.call()
-        return self.run(self.setup())  # type: ignore[misc]
+        with self.active():
+            if self.call is not None:
+                return self.call()
+            return self.run(self.setup())  # type: ignore[misc]
+
+    def active(self):
+        """Context in which checks and samples run (``before``/``after``)."""
+        return _Active(self.before, self.after)
+
+
+class _Active:
+    def __init__(self, before, after) -> None:
+        self._before, self._after = before, after
+
+    def __enter__(self):
+        if self._before is not None:
+            self._before()
+
+    def __exit__(self, *exc):
+        if self._after is not None:
+            self._after()
+        return False
 
 
 @dataclass(frozen=True)
@@ -131,6 +179,8 @@ class Case:
     unit: str
     # Reference implementations that are shown but whose ratios are not "peers".
     references: Tuple[str, ...] = ()
+    # Ratios against this implementation instead of wsframe (the SIMD rows).
+    baseline: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------
@@ -392,6 +442,239 @@ def _build(impl: str, p: Param, cfg: Config) -> Bench:
 
 
 # ---------------------------------------------------------------------------
+# Connection level (issue 3): receive path, send path, handshakes
+# ---------------------------------------------------------------------------
+
+# Printable ASCII for generated text (JSON-like traffic is mostly ASCII).
+_PRINTABLE = bytes(0x20 + (b % 0x5F) for b in range(256))
+
+
+def _text(rng: random.Random, size: int, i: int) -> str:
+    head = f"{i:x}:".encode()[:size]
+    return (head + rng.randbytes(size - len(head)).translate(_PRINTABLE)).decode("ascii")
+
+
+def _frame_header(op: int, n: int, masked: bool) -> bytes:
+    m = 0x80 if masked else 0
+    if n < 126:
+        return bytes((0x80 | op, m | n))
+    if n < 1 << 16:
+        return bytes((0x80 | op, m | 126)) + n.to_bytes(2, "big")
+    return bytes((0x80 | op, m | 127)) + n.to_bytes(8, "big")
+
+
+def receive_input(cfg: Config, count: int, size: int):
+    """(chunks, wire, expected str messages): ``count`` masked TEXT frames of
+    ``size`` bytes, every text and mask key different, the wire cut into
+    ``cfg.receive_chunk``-byte chunks regardless of frame boundaries."""
+
+    def build():
+        rng = random.Random(size * 7 + count)
+        wire = bytearray()
+        expected = []
+        for i in range(count):
+            text = _text(rng, size, i)
+            payload = text.encode()
+            key = rng.randbytes(4)
+            wire += _frame_header(OP_TEXT, len(payload), True) + key + ref_mask(payload, key)
+            expected.append(text)
+        wire = bytes(wire)
+        step = cfg.receive_chunk
+        return [wire[i : i + step] for i in range(0, len(wire), step)], wire, expected
+
+    return _memo(("receive", cfg.receive_chunk, count, size), build)
+
+
+def _receive(impl: str, p: Param, cfg: Config) -> Bench:
+    count, size = p.value
+    ad = _adapter(impl, "receiver")
+    rx = ad.receiver()
+    chunks, wire, expected = receive_input(cfg, count, size)
+
+    def check():
+        n = rx.receive(rx.new(), chunks)  # the timed path counts what it delivers
+        assert n == len(expected), f"{impl}: the timed path delivered {n} messages, expected {len(expected)}"
+        got = rx.collect(rx.new(), chunks)
+        assert len(got) == len(expected), f"{impl}: delivered {len(got)} messages, expected {len(expected)}"
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert type(g) is str, f"{impl}: message {i} delivered as {type(g).__name__}, not str"
+            assert g == e, f"{impl}: message {i} is {g[:40]!r}..., expected {e[:40]!r}..."
+        # Split in 7-byte pieces (frames and headers cut everywhere): the same messages.
+        end = min(len(wire), max(7 * 3000, 2 * (size + 14)))
+        tiny = [wire[i : i + 7] for i in range(0, end, 7)]
+        got = rx.collect(rx.new(), tiny)
+        assert got and got == expected[: len(got)], f"{impl}: wrong messages from 7-byte chunks"
+
+    return Bench(
+        "receive", p.label, impl, count, "msgs", check,
+        setup=rx.new, run=partial(rx.receive, chunks=chunks),
+    )
+
+
+def send_input(cfg: Config, text: bool):
+    def build():
+        count, size = cfg.send_text if text else cfg.send_binary
+        rng = random.Random(11 if text else 12)
+        if text:
+            return [_text(rng, size, i) for i in range(count)]
+        return [rng.randbytes(size) for _ in range(count)]
+
+    return _memo(("send", cfg, text), build)
+
+
+def _send(impl: str, p: Param, cfg: Config) -> Bench:
+    text, client = p.value
+    ad = _adapter(impl, "sender")
+    tx = ad.sender(client)
+    msgs = send_input(cfg, text)
+    state = tx.new()
+    call = partial(tx.send_text if text else tx.send_binary, state, msgs)
+    op = OP_TEXT if text else OP_BINARY
+    want = [m.encode() for m in msgs] if text else msgs
+
+    def check():
+        for attempt in range(2):  # the bound call is reused: its second output is as good
+            wire = tx.wire(call())
+            frames = ref_parse(wire)
+            assert len(frames) == len(msgs), f"{impl}: sent {len(frames)} frames, expected {len(msgs)}"
+            for i, ((fop, fin, payload, masked), w) in enumerate(zip(frames, want)):
+                assert (fop, fin, payload) == (op, True, w), f"{impl}: frame {i} is wrong (call {attempt + 1})"
+                assert masked == client, f"{impl}: frame {i} masked={masked}, expected {client}"
+            if not client:
+                exact = b"".join(_frame_header(op, len(w), False) + w for w in want)
+                assert wire == exact, f"{impl}: server frames differ from the expected bytes"
+            elif len(msgs) > 1:
+                keys, pos = set(), 0
+                for w in want:
+                    hl = len(_frame_header(op, len(w), True))
+                    keys.add(wire[pos + hl : pos + hl + 4])
+                    pos += hl + 4 + len(w)
+                assert len(keys) > 1, f"{impl}: every client frame has the same mask"
+
+    return Bench("send", p.label, impl, len(msgs), "msgs", check, call=call)
+
+
+_CLIENT_KEY = "x3JJHMbDL1EzLkh9GBhXDw=="
+
+
+def handshake_requests(n: int) -> List[bytes]:
+    import base64
+
+    def build():
+        rng = random.Random(13)
+        return [UPGRADE_HEAD.format(key=base64.b64encode(rng.randbytes(16)).decode()).encode() for _ in range(n)]
+
+    return _memo(("handshake", n), build)
+
+
+def _handshake(impl: str, p: Param, cfg: Config) -> Bench:
+    n = cfg.handshakes
+    if p.value == "server":
+        ad = _adapter(impl, "server_handshake")
+        requests = handshake_requests(n)
+        call = partial(ad.server_handshake, requests)
+
+        def check():
+            out = call()
+            assert len(out) == n, f"{impl}: {len(out)} responses for {n} requests"
+            for i, (req, resp) in enumerate(zip(requests, out)):
+                resp = bytes(resp)
+                assert resp.startswith(b"HTTP/1.1 101 "), f"{impl}: response {i} is not a 101: {resp[:40]!r}"
+                assert resp.endswith(b"\r\n\r\n"), f"{impl}: response {i} has a body or no end"
+                assert header_values(resp, b"sec-websocket-accept") == [expected_accept(req)], (
+                    f"{impl}: response {i} has a wrong Sec-WebSocket-Accept"
+                )
+                assert [v.lower() for v in header_values(resp, b"upgrade")] == [b"websocket"], f"{impl}: Upgrade"
+
+    else:
+        ad = _adapter(impl, "client_handshake")
+        request = UPGRADE_HEAD.format(key=_CLIENT_KEY).encode()
+        response = response_for(request)
+        call = partial(ad.client_handshake, n, _CLIENT_KEY, response)
+        opened = ad.client_opened
+
+        def check():
+            out = call()
+            assert len(out) == n, f"{impl}: {len(out)} handshakes, expected {n}"
+            for i, item in enumerate(out):
+                req = bytes(item[0])
+                assert req.startswith(b"GET /chat HTTP/1.1\r\n"), f"{impl}: request {i}: {req[:30]!r}"
+                assert header_values(req, b"sec-websocket-key") == [_CLIENT_KEY.encode()], f"{impl}: request key"
+                assert header_values(req, b"sec-websocket-version") == [b"13"], f"{impl}: request version"
+                assert opened(item), f"{impl}: client {i} did not open on a valid 101"
+            # ...and refuses a 101 with a wrong accept value (an event or an exception).
+            bad = response.replace(b"Sec-WebSocket-Accept: ", b"Sec-WebSocket-Accept: A")
+            try:
+                refused = not opened(ad.client_handshake(1, _CLIENT_KEY, bad)[0])
+            except Exception:
+                refused = True
+            assert refused, f"{impl}: client opened on a wrong Sec-WebSocket-Accept"
+
+    return Bench("handshake", p.label, impl, n, "handshakes", check, call=call)
+
+
+# ---------------------------------------------------------------------------
+# SIMD levels of the C extension (wsframe._speedups.set_simd_level)
+# ---------------------------------------------------------------------------
+
+SIMD_LEVELS = ("scalar", "sse2", "avx2", "avx512")
+
+
+def _simd_module(level: str):
+    mod = peers.load("wsframe-c").codec_module
+    setter = getattr(mod, "set_simd_level", None)
+    if setter is None:
+        raise Unavailable("wsframe C extension has no set_simd_level")
+    try:
+        got = setter(level)
+    except (ValueError, RuntimeError) as exc:
+        raise Unavailable(f"SIMD level {level}: {exc}") from None
+    finally:
+        setter(None)
+    if got != level:
+        raise Unavailable(f"SIMD level {level} not supported by this CPU (would run {got})")
+    return mod
+
+
+def _simd_mask(impl: str, p: Param, cfg: Config) -> Bench:
+    mod = _simd_module(impl)
+    data = _random_bytes(p.value)
+    expected = ref_mask(data, MASK)
+    call = partial(mod.apply_mask, data, MASK)
+
+    def check():
+        assert mod.simd_level() == impl, f"{impl}: running at {mod.simd_level()}"
+        assert bytes(call()) == expected, f"{impl}: apply_mask of {p.label} is wrong"
+        # Misaligned starts and odd lengths around the vector widths.
+        for off in (1, 3, 17, 63):
+            d = data[off:]
+            assert bytes(mod.apply_mask(d, MASK)) == ref_mask(d, MASK), f"{impl}: apply_mask at offset {off}"
+
+    return Bench(
+        "simd_mask", p.label, impl, p.value, "B", check, call=call,
+        before=partial(mod.set_simd_level, impl), after=partial(mod.set_simd_level, None),
+    )
+
+
+def _simd_utf8(impl: str, p: Param, cfg: Config) -> Bench:
+    mod = _simd_module(impl)
+    kind, size = p.value
+    text = utf8_text(kind, size)
+    call = partial(mod.validate_utf8, text)
+
+    def check():
+        assert mod.simd_level() == impl, f"{impl}: running at {mod.simd_level()}"
+        assert call() is True, f"{impl}: valid {p.label} text rejected"
+        for i, bad in enumerate(invalid_variants(text)):
+            assert mod.validate_utf8(bad) is False, f"{impl}: invalid variant {i} of {p.label} accepted"
+
+    return Bench(
+        "simd_utf8", p.label, impl, size, "B", check, call=call,
+        before=partial(mod.set_simd_level, impl), after=partial(mod.set_simd_level, None),
+    )
+
+
+# ---------------------------------------------------------------------------
 # The cases
 # ---------------------------------------------------------------------------
 
@@ -434,6 +717,41 @@ CASES: Dict[str, Case] = {
             ("wsframe-c", "wsframe-py", "picows", "websockets", "aiohttp"),
             lambda cfg: [Param("server", False), Param("client", True)],
             _build, "frames",
+        ),
+        Case(
+            "receive", "Receive path: masked TEXT messages in 64 KiB chunks to delivered str messages "
+            "(100,000 x 16 B, 20,000 x 1 KiB, 200 x 64 KiB), server side",
+            ("wsframe-c", "wsframe-py", "picows", "aiohttp", "websockets", "wsproto"),
+            lambda cfg: [Param(size_label(size), (n, size)) for n, size in cfg.receive],
+            _receive, "msgs",
+        ),
+        Case(
+            "send", "Send path: 10,000 16-byte text / 1,000 4 KiB binary messages, output collected",
+            ("wsframe-c", "wsframe-py", "picows", "aiohttp", "websockets", "wsproto"),
+            lambda cfg: [
+                Param(f"{'text' if text else 'bin'}{size_label((cfg.send_text if text else cfg.send_binary)[1])}"
+                      f"-{'client' if client else 'server'}", (text, client))
+                for text in (True, False) for client in (False, True)
+            ],
+            _send, "msgs",
+        ),
+        Case(
+            "handshake", "Opening handshakes: server (request bytes in, 101 out), client (request out, 101 validated)",
+            ("wsframe-c", "wsframe-py", "websockets", "wsproto"),
+            lambda cfg: [Param("server", "server"), Param("client", "client")],
+            _handshake, "handshakes",
+        ),
+        Case(
+            "simd_mask", "wsframe C apply_mask per SIMD level (set_simd_level), by size",
+            SIMD_LEVELS,
+            lambda cfg: [Param(size_label(n), n) for n in cfg.simd_mask_sizes],
+            _simd_mask, "B", baseline="scalar",
+        ),
+        Case(
+            "simd_utf8", "wsframe C validate_utf8 per SIMD level (set_simd_level), ASCII and 3-byte text, by size",
+            SIMD_LEVELS,
+            lambda cfg: [Param(f"{k}-{size_label(n)}", (k, n)) for k in ("ascii", "3-byte") for n in cfg.simd_utf8_sizes],
+            _simd_utf8, "B", baseline="scalar",
         ),
     )
 }
@@ -480,4 +798,8 @@ TARGETS: Tuple[Target, ...] = (
     Target("parse", "picows", 2.0),
     Target("parse", "aiohttp", 2.0),
     Target("build", "picows", 1.0, ("server", "client")),
+    # Issue 3: the full receive path.
+    Target("receive", "picows", 2.0, ("16B",)),
+    Target("receive", "aiohttp", 2.0, ("16B",)),
+    Target("receive", "websockets", 5.0, ("16B",)),
 )

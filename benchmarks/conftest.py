@@ -63,17 +63,19 @@ def bench(bench_spec, benchmark):
         b = cases.make(case, param, impl, cfg)
     except Unavailable as exc:
         pytest.skip(f"{impl}: {exc}")
-    b.check()  # raises AssertionError: a wrong implementation is never timed
+    with b.active():  # e.g. the SIMD level of the row
+        b.check()  # raises AssertionError: a wrong implementation is never timed
     benchmark.group = f"{case}[{param.label}]"
     benchmark.extra_info.update(impl=impl, work=b.work, unit=b.unit)
     if b.unit == "B":
         benchmark.extra_info["bytes"] = b.work
 
     def time_it():
-        if b.fresh:
-            # The state (a parser) is consumed by one run: a new one per round,
-            # made outside the timed region.
-            return benchmark.pedantic(b.run, setup=lambda: ((b.setup(),), {}), rounds=7, warmup_rounds=1)
-        return benchmark(b.call)
+        with b.active():
+            if b.fresh:
+                # The state (a parser, a connection) is consumed by one run: a
+                # new one per round, made outside the timed region.
+                return benchmark.pedantic(b.run, setup=lambda: ((b.setup(),), {}), rounds=7, warmup_rounds=1)
+            return benchmark(b.call)
 
     return time_it

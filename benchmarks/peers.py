@@ -38,6 +38,8 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Callable, Dict, List, Optional, Tuple
 
+from . import peers_conn
+
 __all__ = ["IMPLEMENTATIONS", "Unavailable", "load", "describe", "ref_mask", "ref_parse", "ref_utf8_valid"]
 
 OP_BINARY = 0x2
@@ -142,12 +144,15 @@ def _wsframe_adapter(mod, label: str) -> SimpleNamespace:
 
     return SimpleNamespace(
         label=label,
+        codec_module=mod,
         mask_inplace_call=lambda buf, mask, _f=mod.mask_inplace: partial(_f, buf, mask),
         apply_mask_call=lambda data, mask, _f=mod.apply_mask: partial(_f, data, mask),
         validate_utf8=mod.validate_utf8,
         validate_utf8_fragments=validate_utf8_fragments,
         frame_parser=lambda server: _WsframeParser(mod, server),
         frame_builder=lambda client: _WsframeBuilder(mod, client),
+        # ServerConnection/ClientConnection running on this codec (peers_conn.py).
+        **peers_conn.wsframe_ops(mod),
     )
 
 
@@ -235,6 +240,21 @@ def _load_websockets():
         apply_mask_call=lambda data, mask, _f=speedups.apply_mask: partial(_f, data, mask),
         frame_parser=Parser,
         frame_builder=Builder,
+        **peers_conn.websockets_ops(),
+    )
+
+
+# ---------------------------------------------------------------------------
+# wsproto (connection-level cases only: it has no separate codec API)
+# ---------------------------------------------------------------------------
+
+
+def _load_wsproto():
+    _import("wsproto", "wsproto")
+    return SimpleNamespace(
+        label="wsproto",
+        version=f"wsproto {_version('wsproto')} (h11 {_version('h11')})",
+        **peers_conn.wsproto_ops(),
     )
 
 
@@ -287,11 +307,13 @@ def _load_aiohttp():
             # aiohttp's reader accepts masked and unmasked frames on both sides.
             self._server = server
 
-        def new(self):
+        def new(self, decode_text: bool = False):
             # limit * 2 must fit the Cython reader's unsigned int; high enough
             # that the reader never stalls on 100,000 queued messages.
+            # decode_text=False for frame parsing (payloads as bytes); the
+            # receive path uses True, aiohttp's default for WebSocketResponse.
             queue = WebSocketDataQueue(_FakeProtocol(), 1 << 30, loop=_event_loop())
-            reader = WebSocketReader(queue, 1 << 20, False, False)
+            reader = WebSocketReader(queue, 1 << 20, False, decode_text)
             return reader, queue
 
         def parse(self, state, chunks):
@@ -346,6 +368,11 @@ def _load_aiohttp():
         apply_mask_call=copy_and_mask,
         frame_parser=Parser,
         frame_builder=Builder,
+        **peers_conn.aiohttp_ops(
+            partial(Parser(True).new, decode_text=True),
+            lambda client, tr: writer_mod.WebSocketWriter(_FakeProtocol(), tr, use_mask=client),
+            _FakeAsyncioTransport,
+        ),
     )
 
 
@@ -478,11 +505,20 @@ def _load_picows():
         def wire(result) -> bytes:
             return b"".join(result)
 
+    def open_server(listener_cls):
+        proto = make_protocol(False, lambda request: listener_cls())
+        proto.connection_made(_FakePicowsTransport())
+        _feed_picows(proto, [_UPGRADE_REQUEST])
+        if proto.listener is None:
+            raise AssertionError("picows did not accept the in-memory upgrade")
+        return proto
+
     return SimpleNamespace(
         label="picows",
         version=f"picows {_version('picows')}",
         frame_parser=Parser,
         frame_builder=Builder,
+        **peers_conn.picows_ops(open_server, _feed_picows, lambda client: Builder(client).new(), WSMsgType),
     )
 
 
@@ -591,6 +627,7 @@ _LOADERS: Dict[str, Callable[[], SimpleNamespace]] = {
     "websockets": _load_websockets,
     "aiohttp": _load_aiohttp,
     "picows": _load_picows,
+    "wsproto": _load_wsproto,
     "wsaccel": _load_wsaccel,
     "decode": _load_decode,
     "copy": _load_copy,

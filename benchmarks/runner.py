@@ -29,13 +29,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from . import cases, peers
 from .cases import CASES, TARGETS, Bench, Config
 from .peers import Unavailable
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Committed copy of the latest full report and charts, shown by the README.
+LATEST_DIR = Path(__file__).resolve().parent / "latest"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,16 @@ class Result:
         rate = self.work / m
         if self.unit == "B":
             return f"{rate / 1e9:.2f} GB/s"
-        return f"{rate / 1e6:.2f} M{self.unit}/s"
+        if self.unit == "frames":
+            return f"{rate / 1e6:.2f} M{self.unit}/s"
+        if rate >= 1e6:
+            return f"{rate / 1e6:.2f} M {self.unit}/s"
+        return f"{rate / 1e3:.1f} k {self.unit}/s"
+
+    def rate(self) -> Optional[float]:
+        """Work units per second (median)."""
+        m = self.median
+        return self.work / m if m else None
 
     def as_dict(self) -> dict:
         return {
@@ -148,6 +159,11 @@ def tame_malloc() -> bool:
 def _calibrate(bench: Bench, sample_s: float) -> int:
     if bench.fresh:
         return 1
+    with bench.active():
+        return _calibrate_active(bench, sample_s)
+
+
+def _calibrate_active(bench: Bench, sample_s: float) -> int:
     number = 1
     while True:
         t = _time_call(bench, number) * number
@@ -160,7 +176,8 @@ def _calibrate(bench: Bench, sample_s: float) -> int:
 
 def _sample(bench: Bench, number: int) -> float:
     gc.collect()
-    return _time_fresh(bench) if bench.fresh else _time_call(bench, number)
+    with bench.active():
+        return _time_fresh(bench) if bench.fresh else _time_call(bench, number)
 
 
 # ---------------------------------------------------------------------------
@@ -190,7 +207,8 @@ def run(mode: Mode, only: Optional[str] = None, log=print) -> List[Result]:
                     continue
                 res.work, res.unit = bench.work, bench.unit
                 try:
-                    bench.check()
+                    with bench.active():
+                        bench.check()
                     bench.once()  # the timed path, once, untimed
                 except AssertionError as exc:
                     res.status = f"WRONG: {exc}"
@@ -296,22 +314,27 @@ def _fmt_ratio(r: Optional[float]) -> str:
 
 
 def report_markdown(mode: Mode, results: List[Result], targets: List[dict], versions: Dict[str, str],
-                    notes: Optional[List[str]] = None) -> str:
+                    notes: Optional[List[str]] = None, charts: Sequence[str] = ()) -> str:
     idx = _index(results)
     m = _machine()
     lines = [
-        "# wsframe codec micro benchmarks",
+        "# wsframe micro benchmarks: codec and sans-I/O connection",
         "",
         f"Run {datetime.datetime.now().isoformat(timespec='seconds')}, mode `{mode.name}`"
         + (f" ({mode.repeats} interleaved repeats, ~{mode.sample_s * 1000:g} ms samples)" if mode.timed else ""),
         "",
         f"Machine: {m['cpu']} ({m['cores']} cores, {m['simd'] or 'no x86 SIMD flags'}), {m['python']}, {m['platform']}.",
         "",
-        "Method: the same inputs for every implementation; each output is checked against an independent"
-        " reference before timing; warm-up by calibration; implementations interleaved repeat by repeat"
-        " in a rotating order; median of the samples, ± half the interquartile range."
-        " Ratios are within this run: time(other) / time(wsframe), > 1 = wsframe faster."
-        " Absolute numbers are machine-relative (small shared VM); compare ratios.",
+        "Method: the same inputs for every implementation (fixed seeds); each output is checked against an"
+        " independent reference before timing (a wrong one is never timed); warm-up by calibration and one"
+        " untimed run; implementations interleaved repeat by repeat in a rotating order, gc.collect() before"
+        " each sample; median of the samples, ± half the interquartile range. Benches that consume their"
+        " state (parsers, connections receiving) get a fresh one per sample, made untimed; the receive path"
+        " takes each chunk's messages after that chunk, as an application does, and drops them."
+        " Optional CPU pinning: `--pin CPU`."
+        " Ratios are within this run: time(other) / time(wsframe), > 1 = wsframe faster (SIMD rows:"
+        " time(scalar) / time(level))."
+        " Absolute numbers are machine-relative (small shared VM): compare ratios.",
         "",
     ]
     lines += [f"{n}\n" for n in notes or ()]
@@ -325,7 +348,7 @@ def report_markdown(mode: Mode, results: List[Result], targets: List[dict], vers
 
     if mode.timed and targets:
         lines += [
-            "", "## Targets (issue 2)", "",
+            "", "## Targets (issues 2 and 3)", "",
             "Met is judged on the ratio of medians; the ratio of the fastest samples is shown beside it"
             " as a hint of how much noise moved the median.", "",
             "| target | param | ratio (medians) | ratio (fastest) | min | met |",
@@ -339,6 +362,10 @@ def report_markdown(mode: Mode, results: List[Result], targets: List[dict], vers
                 f" | {t['min_ratio']:g}x | {met} |"
             )
 
+    if charts:
+        lines += ["", "## Charts", ""]
+        lines += [f"![{Path(c).stem}]({c})" for c in charts]
+
     for case in CASES.values():
         rows = [r for r in results if r.case == case.name]
         if not rows:
@@ -347,10 +374,14 @@ def report_markdown(mode: Mode, results: List[Result], targets: List[dict], vers
         impls = list(dict.fromkeys(r.impl for r in rows))
         lines += ["", f"## {case.name}: {case.title}", ""]
         if mode.timed:
-            ours = [i for i in peers.WSFRAME if any(idx.get((case.name, p, i)) and idx[(case.name, p, i)].median for p in params)]
-            others = [i for i in impls if i not in peers.WSFRAME]
-            # wsframe-c against the peers and its own variants; likewise wsframe-py.
-            pairs = [(o, x) for o in ours for x in others if not x.startswith("wsframe") or x.split()[0] == o]
+            if case.baseline:
+                # time(baseline) / time(impl): the speed-up of each level over the baseline.
+                pairs = [(i, case.baseline) for i in impls if i != case.baseline]
+            else:
+                ours = [i for i in peers.WSFRAME if any(idx.get((case.name, p, i)) and idx[(case.name, p, i)].median for p in params)]
+                others = [i for i in impls if i not in peers.WSFRAME]
+                # wsframe-c against the peers and its own variants; likewise wsframe-py.
+                pairs = [(o, x) for o in ours for x in others if not x.startswith("wsframe") or x.split()[0] == o]
             head = ["param"] + impls + [f"{o} vs {x}" for o, x in pairs]
             lines += ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
             for p in params:
@@ -387,6 +418,37 @@ def report_markdown(mode: Mode, results: List[Result], targets: List[dict], vers
     return "\n".join(lines) + "\n"
 
 
+def copy_latest(report: Path, charts: Sequence[Path], dest: Path = LATEST_DIR) -> None:
+    """Replace the micro benchmark files in benchmarks/latest/ (report.md and
+    the charts of charts.CHART_NAMES; other files, e.g. the server benchmarks', are left)."""
+    import shutil
+
+    from .charts import CHART_NAMES
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in CHART_NAMES + ("report.md",):
+        if (dest / name).exists():
+            (dest / name).unlink()
+    shutil.copyfile(report, dest / "report.md")
+    for c in charts:
+        shutil.copyfile(c, dest / c.name)
+
+
+def run_servers(mode: Mode, out: Path) -> int:
+    """The server benchmarks (issue 6), when benchmarks/server_bench.py provides run()."""
+    try:
+        from . import server_bench
+    except ImportError as exc:
+        print(f"--servers: benchmarks/server_bench.py is not available ({exc})", file=sys.stderr)
+        return 2
+    run_fn = getattr(server_bench, "run", None)
+    if run_fn is None:
+        print("--servers: benchmarks/server_bench.py has no run(quick=..., smoke=..., out_dir=...)", file=sys.stderr)
+        return 2
+    result = run_fn(quick=mode.name != "full", smoke=mode.name == "smoke", out_dir=out)
+    return result if isinstance(result, int) else 0
+
+
 def run_smoke(only: Optional[str] = None) -> List[Result]:
     """Tiny inputs, every available implementation checked; no timing."""
     return run(MODES["smoke"], only=only, log=None)
@@ -404,6 +466,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only; write no files")
     ap.add_argument("--pin", type=int, metavar="CPU", help="pin this process to one CPU (Linux) to cut migration noise")
     ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds dynamic (see tame_malloc)")
+    ap.add_argument("--no-charts", action="store_true", help="write no PNG charts (they need matplotlib)")
+    ap.add_argument("--latest", action=argparse.BooleanOptionalAction, default=None,
+                    help="copy report and charts to benchmarks/latest/ (default: on for a timed run of every case"
+                         " into the default --out)")
+    ap.add_argument("--servers", action="store_true",
+                    help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks")
     args = ap.parse_args(argv)
     if args.pin is not None:
         os.sched_setaffinity(0, {args.pin})
@@ -437,13 +505,31 @@ def main(argv: Optional[List[str]] = None) -> int:
             notes.append("glibc malloc: mmap threshold fixed at 64 MiB, trim threshold at 128 MiB (see tame_malloc).")
         if args.pin is not None:
             notes.append(f"Pinned to CPU {args.pin}.")
-        md = report_markdown(mode, results, targets, versions, notes)
+        charts: List[Path] = []
+        if mode.timed and not args.no_charts:
+            from . import charts as charts_mod
+
+            m = _machine()
+            charts = charts_mod.write_charts(results, args.out, subtitle=f"{m['cpu']}, {m['python']} (machine-relative)")
+            if not charts_mod.available():
+                notes.append("Charts: matplotlib is not installed (pip install matplotlib); none drawn.")
+        md = report_markdown(mode, results, targets, versions, notes, [c.name for c in charts])
         (args.out / "report.md").write_text(md)
         (args.out / "results.json").write_text(json.dumps({
             "mode": mode.name, "machine": _machine(), "versions": versions,
             "results": [r.as_dict() for r in results], "targets": targets,
         }, indent=1))
-        print(f"\nwrote {args.out / 'report.md'} and results.json")
+        print(f"\nwrote {args.out / 'report.md'}, results.json" + "".join(f", {c.name}" for c in charts))
+        latest = args.latest
+        if latest is None:
+            latest = mode.timed and not args.only and args.out.resolve() == RESULTS_DIR.resolve()
+        if latest:
+            copy_latest(args.out / "report.md", charts)
+            print(f"copied the report and charts to {LATEST_DIR}")
+    if args.servers:
+        code = run_servers(mode, args.out)
+        if code:
+            return code
     for r in wrong:
         print(f"WRONG {r.case}[{r.param}] {r.impl}: {r.status}", file=sys.stderr)
     # The plain closing line: every implementation checked counts as a test.

@@ -37,7 +37,10 @@ def test_every_available_implementation_is_correct(smoke_results):
 
 
 def test_every_case_ran_for_wsframe(smoke_results):
-    expected = {(case, p.label) for case in cases.CASES for p, _ in cases.matrix(case, cases.SMOKE)}
+    # Every case but the SIMD-level rows (C only), which carry a baseline level.
+    expected = {
+        (case, p.label) for case in cases.CASES if not cases.CASES[case].baseline for p, _ in cases.matrix(case, cases.SMOKE)
+    }
     ran_py = {(r.case, r.param) for r in smoke_results if r.impl == "wsframe-py" and r.ok}
     assert ran_py == expected
     c = [r for r in smoke_results if r.impl == "wsframe-c"]
@@ -69,4 +72,72 @@ def test_report_is_written(tmp_path, smoke_results):
     assert code == 0
     report = (tmp_path / "report.md").read_text()
     assert "wsframe-py" in report and "## parse" in report
+    for case in ("receive", "send", "handshake"):
+        assert f"## {case}" in report
     assert (tmp_path / "results.json").exists()
+    assert not list(tmp_path.glob("*.png"))  # no charts for an untimed run
+
+
+def test_connection_cases_cover_wsframe_both_codecs(smoke_results):
+    """The receive/send/handshake rows ran for both wsframe codecs, and the
+    pure-Python row really runs the twin (a private connection module bound to it)."""
+    for case in ("receive", "send", "handshake"):
+        for impl in ("wsframe-c", "wsframe-py"):
+            rows = [r for r in smoke_results if r.case == case and r.impl == impl]
+            assert rows and all(r.ok or r.status.startswith("skipped") for r in rows), (case, impl)
+    from benchmarks import peers_conn
+    import wsframe._codec_py as py
+
+    mod = peers_conn.wsframe_connection_module(py)
+    assert mod.FrameParser is py.FrameParser and mod.build_frame is py.build_frame
+    conn = mod.ServerConnection()
+    conn.receive_data(peers_conn.UPGRADE_HEAD.format(key="dGhlIHNhbXBsZSBub25jZQ==").encode())
+    assert type(conn._parser) is py.FrameParser  # made at open, from the module's binding
+
+
+def test_receive_check_catches_a_wrong_message(monkeypatch):
+    """A receiver that delivers one message wrong fails its check."""
+    ad = peers.load("wsframe-py")
+    real = ad.receiver
+
+    class Bad(real):
+        def collect(self, conn, chunks):
+            got = super().collect(conn, chunks)
+            return got[:-1] + [got[-1][::-1] + "!"]
+
+    monkeypatch.setattr(ad, "receiver", Bad)
+    results = runner.run(runner.MODES["smoke"], only=r"^receive\[16B\]$", log=None)
+    bad = [r for r in results if r.impl == "wsframe-py"]
+    assert bad and bad[0].status.startswith("WRONG"), bad
+
+
+def test_simd_rows_restore_the_level(smoke_results):
+    try:
+        mod = peers.load("wsframe-c").codec_module
+    except peers.Unavailable:
+        pytest.skip("no C extension")
+    if not hasattr(mod, "set_simd_level"):
+        pytest.skip("no set_simd_level")
+    best = mod.set_simd_level(None)
+    assert mod.simd_level() == best
+    assert any(r.case == "simd_mask" and r.ok for r in smoke_results)
+
+
+def test_charts_from_fake_timings(tmp_path):
+    from benchmarks import charts
+
+    if not charts.available():
+        pytest.skip("matplotlib is not installed")
+    results = []
+    for case, params, impls in (
+        ("apply_mask", ("125B", "1KiB"), ("wsframe-c", "websockets")),
+        ("simd_utf8", ("ascii-16B", "3-byte-16B"), ("scalar", "avx2")),
+        ("receive", ("16B",), ("wsframe-c", "picows")),
+        ("send", ("text16B-server",), ("wsframe-c", "picows")),
+    ):
+        for p in params:
+            for k, impl in enumerate(impls):
+                results.append(runner.Result(case, p, impl, "ok", 1000, "B", [1e-6 * (k + 1)] * 3))
+    written = charts.write_charts(results, tmp_path)
+    assert {w.name for w in written} == set(charts.CHART_NAMES)
+    assert all(w.stat().st_size > 1000 for w in written)
