@@ -77,6 +77,11 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
     return i;
 }
 
+int wsf_ascii(const uint8_t *p, size_t n)
+{
+    return skip_ascii(p, 0, n) == n;
+}
+
 /* The automaton. Returns WSF_UTF8_OK or the index of the bad byte. */
 static size_t automaton(wsf_utf8_state *st, const uint8_t *p, size_t n)
 {

@@ -50,6 +50,9 @@ void wsf_utf8_reset(wsf_utf8_state *st);
  * that cannot belong to valid UTF-8 (st is then unspecified). */
 size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n);
 
+/* 1 when every byte of data is ASCII. */
+int wsf_ascii(const uint8_t *data, size_t n);
+
 /* 1 when data is complete, valid UTF-8. */
 int wsf_utf8_valid(const uint8_t *data, size_t n);
 

@@ -62,12 +62,18 @@ def cframe(opcode, payload=b"", fin=True, **kw):
 
 
 def assert_failed(server, code):
-    """The server failed the connection with close ``code``: frame sent, Closed event, transport closed."""
+    """The server failed the connection with close ``code``: frame sent, Closed event, transport closed.
+
+    An error behind messages delivered in the same read is applied at the
+    next data_to_send(), so the events are read both before and after it.
+    """
     events = server.events()
+    out = server.data_to_send()
+    events += server.events()
     assert isinstance(events[-1], Closed), events
     assert events[-1].code == code
     assert isinstance(events[-1].error, ProtocolError) and events[-1].error.code == code
-    frames = FrameParser(False, None).feed(server.data_to_send())
+    frames = FrameParser(False, None).feed(out)
     assert frames[-1].opcode == 8
     assert int.from_bytes(frames[-1].payload[:2], "big") == code
     assert server.state is State.CLOSED and server.should_close_transport

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import struct
 from codecs import utf_8_decode
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from . import _framing_rules as R
 
 __all__ = [
+    "BinaryMessage",
+    "Event",
+    "TextMessage",
     "Frame",
     "FrameParser",
     "Utf8Validator",
@@ -219,6 +222,61 @@ def validate_utf8(data: BytesLike) -> bool:
 
 
 # ---------------------------------------------------------------------------
+# Events: the base class, and the two message events the parser can produce
+# directly (FrameParser(messages=True)). The other events are in events.py.
+# ---------------------------------------------------------------------------
+
+
+def _short(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, str)) and len(value) > 64:
+        return f"{value[:64]!r}...(len={len(value)})"
+    return repr(value)
+
+
+class Event:
+    """Base class of every event. ``_fields`` names the fields that ``__eq__``
+    compares and ``__repr__`` shows."""
+
+    __slots__ = ()
+    _fields: Tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={_short(getattr(self, f))}" for f in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+class TextMessage(Event):
+    """A complete text message (``data``: str)."""
+
+    __slots__ = ("data",)
+    _fields = ("data",)
+
+    def __init__(self, data: str) -> None:
+        if not isinstance(data, str):
+            raise TypeError(f"data must be str, not {type(data).__name__}")
+        self.data = data
+
+
+class BinaryMessage(Event):
+    """A complete binary message (``data``: bytes)."""
+
+    __slots__ = ("data",)
+    _fields = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        self.data = data
+
+
+# ---------------------------------------------------------------------------
 # Frames
 # ---------------------------------------------------------------------------
 
@@ -283,10 +341,17 @@ class FrameParser:
     memory does not grow with the frame size, and a receiver can check text
     or enforce limits before a large frame has arrived. Control frames (at
     most 125 bytes) are always delivered whole.
+
+    ``messages=True``: a data frame that is a whole message by itself (FIN
+    set, no RSV bits, opcode TEXT or BINARY, no fragmented message in
+    progress) is returned as a :class:`TextMessage` (payload decoded from
+    UTF-8) or :class:`BinaryMessage` instead of a :class:`Frame`; text that is
+    not valid UTF-8 stays a Frame so the receiver can fail the connection.
+    This is the receive fast path of a connection without extensions.
     """
 
-    __slots__ = ("server", "stream", "_max_frame_size", "_allowed_rsv", "_buf", "_error",
-                 "_rem", "_key", "_phase", "_piece_b0", "_fin")
+    __slots__ = ("server", "stream", "messages", "_max_frame_size", "_allowed_rsv", "_buf", "_error",
+                 "_rem", "_key", "_phase", "_piece_b0", "_fin", "_in_message")
 
     def __init__(
         self,
@@ -294,9 +359,12 @@ class FrameParser:
         max_frame_size: Optional[int] = R.DEFAULT_MAX_FRAME_SIZE,
         allowed_rsv: int = 0,
         stream: bool = False,
+        messages: bool = False,
     ) -> None:
         self.server = bool(server)
         self.stream = bool(stream)
+        self.messages = bool(messages)
+        self._in_message = False  # a fragmented message is in progress
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self._buf = bytearray()
@@ -346,7 +414,16 @@ class FrameParser:
         b0 = self._piece_b0
         fin = self._fin and self._rem == 0
         self._piece_b0 = 0  # later pieces: continuation, no RSV bits
+        self._track(b0 & 0x0F, fin)
         return Frame(b0 & 0x0F, payload, fin, bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10))
+
+    def _track(self, opcode: int, fin: bool) -> None:
+        """Follow fragmented messages through the data frames delivered."""
+        if opcode == 0:
+            if fin:
+                self._in_message = False
+        elif opcode < 8:
+            self._in_message = not fin
 
     def feed(self, data: BytesLike) -> List[Frame]:
         if self._error is not None:
@@ -422,8 +499,18 @@ class FrameParser:
             payload = bytes(buf[pos + hlen : end])
             if masked:
                 payload = apply_mask(payload, buf[pos + hlen - 4 : pos + hlen])
-            frames.append(Frame(opcode, payload, bool(b0 & 0x80), bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10)))
             pos = end
+            if self.messages and (b0 & 0xF0) == 0x80 and (opcode == 1 or opcode == 2) and not self._in_message:
+                if opcode == 2:
+                    frames.append(BinaryMessage(payload))
+                    continue
+                try:
+                    frames.append(TextMessage(payload.decode("utf-8")))
+                    continue
+                except UnicodeDecodeError:
+                    pass  # stays a Frame: the receiver fails the connection
+            self._track(opcode, bool(b0 & 0x80))
+            frames.append(Frame(opcode, payload, bool(b0 & 0x80), bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10)))
         del buf[:pos]
         return frames
 
@@ -466,12 +553,14 @@ def build_frame(
     client: bool = False,
     mask: Optional[BytesLike] = None,
 ) -> bytes:
-    """Build one frame.
+    """Build one frame. A str payload is sent as its UTF-8 encoding.
 
     A server frame (``client=False``, no ``mask``) is unmasked. A client frame
     (``client=True``) is masked with ``mask`` or, when it is None, with a fresh
     random key. Giving ``mask`` always masks.
     """
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
     payload = _byte_view(payload)
     if not isinstance(opcode, int):
         raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")

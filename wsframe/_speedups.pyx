@@ -7,6 +7,14 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void *PyUnicode_DATA(object o)
+    bint PyUnicode_IS_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    bint PyUnicode_Check(object o)
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -26,6 +34,7 @@ cdef extern from "wsframe_core.h" nogil:
     void wsf_utf8_reset(wsf_utf8_state *st)
     size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
     int wsf_utf8_valid(const uint8_t *data, size_t n)
+    int wsf_ascii(const uint8_t *data, size_t n)
     size_t WSF_UTF8_OK
     ctypedef struct wsf_parser_cfg:
         int server
@@ -82,6 +91,23 @@ cdef inline bint _acquire(object obj, Py_buffer *view) except -1:
         return False
     PyObject_GetBuffer(obj, view, PyBUF_SIMPLE)
     return True
+
+
+cdef inline object _text_payload(object payload):
+    """A str payload as bytes-like: ASCII str as it is (its data is its own
+    UTF-8), other str encoded to a temporary bytes. Other objects unchanged."""
+    if PyUnicode_Check(payload) and not PyUnicode_IS_ASCII(payload):
+        return (<str>payload).encode("utf-8")
+    return payload
+
+
+cdef inline bint _acquire_payload(object obj, Py_buffer *view) except -1:
+    """_acquire for frame payloads, which may also be ASCII str (read in place)."""
+    if PyUnicode_Check(obj):
+        view.buf = PyUnicode_DATA(obj)
+        view.len = PyUnicode_GET_LENGTH(obj)
+        return False
+    return _acquire(obj, view)
 
 
 cdef int _get_key(object mask, uint8_t *key) except -1:
@@ -228,6 +254,83 @@ cdef class Utf8Validator:
         return self.error < 0 and self.st.need == 0
 
 
+def _short(value):
+    if isinstance(value, (bytes, bytearray, str)) and len(value) > 64:
+        return f"{value[:64]!r}...(len={len(value)})"
+    return repr(value)
+
+
+cdef class Event:
+    """Base class of every event. ``_fields`` names the fields that ``__eq__``
+    compares and ``__repr__`` shows."""
+
+    _fields = ()
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+    __hash__ = None
+
+    def __repr__(self):
+        fields = ", ".join(f"{f}={_short(getattr(self, f))}" for f in self._fields)
+        return f"{type(self).__name__}({fields})"
+
+
+# Message events hold only a str or bytes, so they cannot be part of a
+# reference cycle: no_gc keeps them out of the garbage collector's lists
+# (a receiver holding many messages pays no collection cost for them).
+@cython.no_gc
+cdef class TextMessage(Event):
+    """A complete text message (``data``: str)."""
+
+    cdef readonly str data
+    _fields = ("data",)
+
+    def __init__(self, data):
+        if not isinstance(data, str):
+            raise TypeError(f"data must be str, not {type(data).__name__}")
+        self.data = data
+
+
+@cython.no_gc
+cdef class BinaryMessage(Event):
+    """A complete binary message (``data``: bytes)."""
+
+    cdef readonly bytes data
+    _fields = ("data",)
+
+    def __init__(self, data):
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        self.data = data
+
+
+cdef object _decode_text(const uint8_t *src, size_t n, bint masked, const uint8_t *key):
+    """The payload as str, or None when it is not valid UTF-8. Masked ASCII
+    text is unmasked straight into the new str: one copy, no bytes object."""
+    cdef object s
+    cdef uint8_t *data
+    cdef bytes tmp
+    if not masked:
+        try:
+            return PyUnicode_DecodeUTF8(<const char *>src, <Py_ssize_t>n, "strict")
+        except UnicodeDecodeError:
+            return None
+    if n == 0:
+        return ""
+    s = PyUnicode_New(<Py_ssize_t>n, 127)
+    data = <uint8_t *>PyUnicode_DATA(s)
+    _mask_copy(data, src, n, key, 0)
+    if wsf_ascii(data, n):
+        return s
+    try:
+        return PyUnicode_DecodeUTF8(<const char *>data, <Py_ssize_t>n, "strict")
+    except UnicodeDecodeError:
+        return None
+
+
 @cython.final
 @cython.freelist(256)
 cdef class Frame:
@@ -262,13 +365,19 @@ cdef class Frame:
         return f"Frame(opcode={self.opcode}, flags={flags or '-'}, payload={self.payload[:32]!r}{'...' if len(self.payload) > 32 else ''} len={len(self.payload)})"
 
 
-cdef inline Frame _make_frame(const uint8_t *base, wsf_frame_info *fi):
+cdef inline bytes _payload(const uint8_t *base, wsf_frame_info *fi):
+    """The frame's payload, unmasked, as bytes."""
     cdef bytes payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>fi.len)
     cdef uint8_t *dst = <uint8_t *>PyBytes_AS_STRING(payload)
     if fi.masked:
         _mask_copy(dst, base + fi.payload_off, fi.len, fi.key, 0)
     else:
         memcpy(dst, base + fi.payload_off, fi.len)
+    return payload
+
+
+cdef inline Frame _make_frame(const uint8_t *base, wsf_frame_info *fi):
+    cdef bytes payload = _payload(base, fi)
     cdef Frame f = Frame.__new__(Frame)
     f.payload = payload
     f.opcode = fi.b0 & 0x0F
@@ -291,6 +400,8 @@ cdef class FrameParser:
     cdef object _limit
     cdef bint busy
     cdef readonly bint stream
+    cdef public bint messages
+    cdef bint in_message     # a fragmented message is in progress
     # Stream mode: the data frame being delivered in pieces.
     cdef uint64_t rem        # payload bytes still to come
     cdef uint8_t key[4]
@@ -307,11 +418,14 @@ cdef class FrameParser:
     def __dealloc__(self):
         PyMem_Free(self.buf)
 
-    def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0, stream=False):
+    def __init__(self, server, max_frame_size=_rules.DEFAULT_MAX_FRAME_SIZE, int allowed_rsv=0, stream=False,
+                 messages=False):
         if max_frame_size is not None and max_frame_size < 0:
             raise ValueError("max_frame_size must be >= 0 or None")
         self.cfg.server = 1 if server else 0
         self.stream = bool(stream)
+        self.messages = bool(messages)
+        self.in_message = False
         self.rem = 0
         self.allowed_rsv = allowed_rsv
         self.max_frame_size = max_frame_size
@@ -384,7 +498,35 @@ cdef class FrameParser:
         f.rsv2 = (self.piece_b0 & 0x20) != 0
         f.rsv3 = (self.piece_b0 & 0x10) != 0
         self.piece_b0 = 0  # later pieces: continuation, no RSV bits
+        self._track(f.opcode, f.fin)
         return f
+
+    cdef inline void _track(self, int opcode, bint fin) noexcept:
+        """Follow fragmented messages through the data frames delivered."""
+        if opcode == 0:
+            if fin:
+                self.in_message = False
+        elif opcode < 8:
+            self.in_message = not fin
+
+    cdef object _item(self, const uint8_t *base, wsf_frame_info *fi):
+        """A complete frame as a Frame, or in messages mode as a message event."""
+        cdef uint8_t b0 = fi.b0
+        cdef int op = b0 & 0x0F
+        cdef TextMessage tm
+        cdef BinaryMessage bm
+        if self.messages and (b0 & 0xF0) == 0x80 and (op == 1 or op == 2) and not self.in_message:
+            if op == 2:
+                bm = BinaryMessage.__new__(BinaryMessage)
+                bm.data = _payload(base, fi)
+                return bm
+            text = _decode_text(base + fi.payload_off, fi.len, fi.masked, fi.key)
+            if text is not None:
+                tm = TextMessage.__new__(TextMessage)
+                tm.data = text
+                return tm
+        self._track(op, (b0 & 0x80) != 0)
+        return _make_frame(base, fi)
 
     cdef bint _start_stream(self, const uint8_t *h, size_t avail, list frames) except -1:
         """At an incomplete frame h[0..avail): in stream mode, when its header is
@@ -448,7 +590,7 @@ cdef class FrameParser:
                 if err.code:
                     self._fail(&err, frames)
                 if count:
-                    frames.append(_make_frame(self.buf, &infos[0]))
+                    frames.append(self._item(self.buf, &infos[0]))
                     self.buf_len = 0
                     if self.buf_cap > 65536:  # don't keep a big frame's buffer
                         PyMem_Free(self.buf)
@@ -479,7 +621,7 @@ cdef class FrameParser:
             while True:
                 count = wsf_parse_frames(p + pos, n - pos, &self.cfg, infos, BATCH, &consumed, &need, &err)
                 for i in range(count):
-                    frames.append(_make_frame(p + pos, &infos[i]))
+                    frames.append(self._item(p + pos, &infos[i]))
                 pos += consumed
                 if err.code:
                     self._fail(&err, frames)
@@ -561,12 +703,14 @@ cdef inline void _write(uint8_t *dst, int b0, const uint8_t *src, size_t n, int 
 def build_frame(opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
                 bint client=False, mask=None):
     """Build one frame: unmasked for a server, masked (given or random key) for
-    a client. Header and payload go into one allocation."""
+    a client. Header and payload go into one allocation. A str payload is
+    sent as its UTF-8 encoding."""
     cdef Py_buffer dv
     cdef uint8_t key[4]
     cdef int b0, masked
     cdef size_t n
-    cdef bint release = _acquire(payload, &dv)
+    payload = _text_payload(payload)
+    cdef bint release = _acquire_payload(payload, &dv)
     try:
         n = <size_t>dv.len
         b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)
@@ -589,7 +733,8 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
     cdef Py_ssize_t start
     if not isinstance(out, bytearray):
         raise TypeError("write_frame needs a bytearray")
-    cdef bint release = _acquire(payload, &dv)
+    payload = _text_payload(payload)
+    cdef bint release = _acquire_payload(payload, &dv)
     try:
         n = <size_t>dv.len
         b0 = _frame_b0(opcode, fin, rsv1, rsv2, rsv3, n)

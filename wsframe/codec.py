@@ -16,6 +16,9 @@ from .enums import CloseCode, is_valid_close_code
 from .exceptions import InvalidUtf8, ProtocolError
 
 __all__ = [
+    "BinaryMessage",
+    "Event",
+    "TextMessage",
     "Frame",
     "FrameParser",
     "Utf8Validator",
@@ -45,6 +48,9 @@ else:
 
 speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 
+Event = implementation.Event
+TextMessage = implementation.TextMessage
+BinaryMessage = implementation.BinaryMessage
 Frame = implementation.Frame
 FrameParser = implementation.FrameParser
 Utf8Validator = implementation.Utf8Validator

@@ -52,7 +52,7 @@ import codecs
 from enum import IntEnum
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from .codec import FrameParser, Utf8Validator, build_close_payload, build_frame, parse_close_payload
+from .codec import Frame, FrameParser, Utf8Validator, build_close_payload, parse_close_payload, write_frame
 from .events import (
     BinaryMessage,
     CloseReceived,
@@ -143,7 +143,8 @@ class _Connection:
         "_stream",
         "_ext",
         "_ext_rev",
-        "_fast",
+        "_pending_error",
+        "_mark",
         "_msg_op",
         "_msg_buf",
         "_msg_len",
@@ -188,7 +189,8 @@ class _Connection:
         self._stream = stream_fragments
         self._ext: Tuple[Extension, ...] = ()
         self._ext_rev: Tuple[Extension, ...] = ()
-        self._fast = False
+        self._pending_error: Optional[ProtocolError] = None
+        self._mark = -1
         self._msg_op = 0
         self._msg_buf = bytearray()
         self._msg_len = 0
@@ -203,7 +205,14 @@ class _Connection:
     # -- public I/O -----------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the transport. Never raises for anything the peer sent."""
+        """Feed bytes read from the transport. Never raises for anything the peer sent.
+
+        ``data`` may be any bytes-like object (a memoryview of a reused read
+        buffer is fine: nothing is kept that is not copied).
+        """
+        if self._pending_error is not None:
+            self._apply_pending_error()
+            return
         state = self.state
         try:
             if state is _OPEN or state is _CLOSING:
@@ -219,6 +228,8 @@ class _Connection:
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""
+        if self._pending_error is not None:
+            self._apply_pending_error()
         state = self.state
         if state is _CLOSED:
             self.should_close_transport = True
@@ -237,12 +248,26 @@ class _Connection:
         return events
 
     def data_to_send(self) -> bytes:
-        """Every byte queued for the transport since the last call."""
+        """Every byte queued for the transport since the last call.
+
+        Returns a bytearray (bytes-like) that the caller owns: no copy. A peer
+        error that arrived behind valid messages in one read is applied here,
+        after the application's answers to those messages: its close frame
+        comes last, and the ``Closed`` event is then in the next ``events()``.
+        """
+        if self._pending_error is not None:
+            self._apply_pending_error()
         out = self._out
         if not out:
             return b""
         self._out = bytearray()
-        return bytes(out)
+        return out
+
+    def _apply_pending_error(self) -> None:
+        error = self._pending_error
+        self._pending_error = None
+        if error is not None:
+            self._fail(error)
 
     # -- sending ---------------------------------------------------------------
 
@@ -266,11 +291,12 @@ class _Connection:
             for ext in self._ext:
                 payload, bits = ext.encode(frame_op, payload, fin, compress)
                 rsv |= bits
-            self._out += build_frame(
-                frame_op, payload, fin=fin, rsv1=bool(rsv & 0x40), rsv2=bool(rsv & 0x20), rsv3=bool(rsv & 0x10), client=self._client
+            write_frame(
+                self._out, frame_op, payload, fin=fin,
+                rsv1=bool(rsv & 0x40), rsv2=bool(rsv & 0x20), rsv3=bool(rsv & 0x10), client=self._client,
             )
         else:
-            self._out += build_frame(frame_op, payload, fin=fin, client=self._client)
+            write_frame(self._out, frame_op, payload, fin=fin, client=self._client)
 
     def send_text(self, data: str, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a text message (or, with ``fin=False``, the first/next fragment of one).
@@ -278,31 +304,37 @@ class _Connection:
         ``compress`` is passed to the negotiated extensions (False: send this
         message uncompressed). Raises ConnectionStateError unless OPEN.
         """
+        if not isinstance(data, str):
+            raise TypeError(f"send_text needs a str, not {type(data).__name__}")
         if self.state is not _OPEN:
             self._check_open()
         if fin and not self._send_op and not self._ext:
-            self._out += build_frame(1, data.encode("utf-8"), client=self._client)
+            # The frame is built straight into the output buffer; an ASCII str
+            # is copied once, from the str itself.
+            write_frame(self._out, 1, data, client=self._client)
             return
         self._send_data(1, data.encode("utf-8"), fin, compress)
 
     def send_binary(self, data, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a binary message (bytes-like), or a fragment of one with ``fin=False``."""
+        if isinstance(data, str):
+            raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if self.state is not _OPEN:
             self._check_open()
         if fin and not self._send_op and not self._ext:
-            self._out += build_frame(2, data, client=self._client)
+            write_frame(self._out, 2, data, client=self._client)
             return
         self._send_data(2, data, fin, compress)
 
     def send_ping(self, payload=b"") -> None:
         """Queue a ping (payload up to 125 bytes; ValueError otherwise)."""
         self._check_open()
-        self._out += build_frame(9, payload, client=self._client)
+        write_frame(self._out, 9, payload, client=self._client)
 
     def send_pong(self, payload=b"") -> None:
         """Queue an unsolicited pong (payload up to 125 bytes)."""
         self._check_open()
-        self._out += build_frame(10, payload, client=self._client)
+        write_frame(self._out, 10, payload, client=self._client)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake: queue a close frame with ``code`` and ``reason``.
@@ -319,10 +351,9 @@ class _Connection:
         if state is not _OPEN:
             return
         payload = build_close_payload(code, reason)
-        self._out += build_frame(8, payload, client=self._client)
+        write_frame(self._out, 8, payload, client=self._client)
         self._close_sent = True
         self.state = _CLOSING
-        self._fast = False
         self._reset_message()
 
     # -- internals ---------------------------------------------------------------
@@ -335,12 +366,15 @@ class _Connection:
             limit = limit + (limit >> 4) + 1024
         # Stream mode: a data frame still arriving is delivered in pieces, so
         # limits and UTF-8 are checked as bytes arrive and no frame is buffered.
-        self._parser = FrameParser(not self._client, limit, allowed_rsv, stream=True)
+        # Messages mode: whole unfragmented messages come out of the parser as
+        # TextMessage/BinaryMessage events (built in C), the receive fast path.
+        self._parser = FrameParser(
+            not self._client, limit, allowed_rsv, stream=True, messages=not extensions and not self._stream
+        )
         self.extensions = extensions
         self._ext = tuple(extensions)
         self._ext_rev = tuple(reversed(extensions))
         self.state = _OPEN
-        self._fast = not extensions and not self._stream
         self._events.append(Connected(self.subprotocol, extensions))
 
     def _reset_message(self) -> None:
@@ -349,12 +383,10 @@ class _Connection:
         if self._msg_buf:
             self._msg_buf = bytearray()
         self._decoder = None
-        self._fast = self.state is _OPEN and not self._ext and not self._stream
 
     def _finish(self, code: int, reason: str, error: Optional[BaseException], close_transport: bool) -> None:
         """Enter CLOSED and emit the final Closed event."""
         self.state = _CLOSED
-        self._fast = False
         self._msg_buf = bytearray()
         self.close_code = code
         self.close_reason = reason
@@ -368,43 +400,53 @@ class _Connection:
         self._events.append(Closed(code, reason, error))
 
     def _fail(self, exc: ProtocolError) -> None:
-        """Fail the connection because of ``exc`` (the one place mapping errors to close frames)."""
+        """Fail the connection because of ``exc`` (the one place mapping errors to close frames).
+
+        While a ``receive_data`` call is processing, an error that comes after
+        messages delivered in that same call is kept pending (see
+        ``data_to_send``), so the application can still answer them.
+        """
         if self.state is _CLOSED:
+            return
+        mark = self._mark
+        if mark >= 0 and len(self._events) > mark:
+            self._pending_error = exc
             return
         code = exc.code
         reason = exc.reason
         if not self._close_sent:
             self._close_sent = True
-            self._out += build_frame(8, build_close_payload(code, _truncate_reason(reason)), client=self._client)
+            write_frame(self._out, 8, build_close_payload(code, _truncate_reason(reason)), client=self._client)
         self._finish(code, reason, exc, True)
 
     def _receive_frames(self, data) -> None:
         try:
-            frames = self._parser.feed(data)
+            items = self._parser.feed(data)
             error = None
         except ProtocolError as exc:
-            frames = getattr(exc, "frames", None) or ()
+            items = getattr(exc, "frames", None) or ()
             error = exc
-        if frames:
-            fast = self._fast
-            append = self._events.append
-            for frame in frames:
-                if fast and frame.fin:
-                    op = frame.opcode
-                    if op == 1:
-                        try:
-                            append(TextMessage(frame.payload.decode()))
-                        except UnicodeDecodeError:
-                            self._fail(InvalidUtf8("invalid UTF-8 in text message"))
+        if items:
+            events = self._events
+            # Errors after messages delivered from here on stay pending (_fail).
+            self._mark = len(events)
+            try:
+                if self.state is _OPEN:
+                    append = events.append
+                    for item in items:
+                        if item.__class__ is not Frame:  # a message event from the parser
+                            append(item)
+                        elif self._frame(item):
                             return
-                        continue
-                    if op == 2:
-                        append(BinaryMessage(frame.payload))
-                        continue
-                if self._frame(frame):
-                    return
-                fast = self._fast
-        if error is not None:
+                else:  # CLOSING: data after our close frame is dropped
+                    for item in items:
+                        if item.__class__ is Frame and self._frame(item):
+                            return
+                if error is not None:
+                    self._fail(error)
+            finally:
+                self._mark = -1
+        elif error is not None:
             self._fail(error)
 
     def _frame(self, frame) -> bool:
@@ -418,7 +460,7 @@ class _Connection:
             if op == 9:
                 self._events.append(Ping(payload))
                 if self._auto_pong and self.state is _OPEN:
-                    self._out += build_frame(10, payload, client=self._client)
+                    write_frame(self._out, 10, payload, client=self._client)
                 return False
             if op == 10:
                 self._events.append(Pong(payload))
@@ -473,7 +515,6 @@ class _Connection:
             else:
                 self._msg_op = msg_op
                 self._msg_len = size
-                self._fast = False
             return False
         if op and fin:  # a whole message in one frame (extension path)
             if text:
@@ -487,7 +528,6 @@ class _Connection:
             return False
         if op:
             self._msg_op = msg_op
-            self._fast = False
             self._msg_buf = buf = bytearray()
             if text:
                 self._utf8.reset()
@@ -509,7 +549,6 @@ class _Connection:
             self._msg_buf = bytearray()
             self._msg_op = 0
             self._msg_len = 0
-            self._fast = not self._ext and not self._stream
             self._events.append(event)
         return False
 
@@ -523,7 +562,7 @@ class _Connection:
         if not self._close_sent:
             self._close_sent = True
             echo = b"" if code == 1005 else bytes(payload[:2])
-            self._out += build_frame(8, echo, client=self._client)
+            write_frame(self._out, 8, echo, client=self._client)
         self._finish(code, reason, None, not self._client)
         return True
 

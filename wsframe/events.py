@@ -1,7 +1,9 @@
 """Events produced by the sans-I/O connections (``connection.events()``).
 
 Every event is a small slotted object with ``__repr__`` and ``__eq__``
-(equal when the type and every field are equal).
+(equal when the type and every field in ``_fields`` are equal).
+``TextMessage`` and ``BinaryMessage`` come from the codec (C types when the
+extension is built, kept out of the garbage collector's lists).
 
 =============================================  ==============================================
 Event                                          Meaning
@@ -34,6 +36,10 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence
 
+# The base class and the two message events live in the codec (C or
+# pure-Python twin), so the frame parser can build messages directly.
+from .codec import BinaryMessage, Event, TextMessage
+
 __all__ = [
     "BinaryMessage",
     "CloseReceived",
@@ -49,33 +55,11 @@ __all__ = [
 ]
 
 
-class Event:
-    """Base class of every event."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{s}={_short(getattr(self, s))}" for s in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray, str)) and len(value) > 64:
-        return f"{value[:64]!r}...(len={len(value)})"
-    return repr(value)
-
-
 class Request(Event):
     """Server side: the handshake request (``.request``: wsframe.handshake.Request)."""
 
     __slots__ = ("request",)
+    _fields = ("request",)
 
     def __init__(self, request: Any) -> None:
         self.request = request
@@ -85,6 +69,7 @@ class Connected(Event):
     """The handshake succeeded: ``subprotocol`` (or None) and the negotiated ``extensions``."""
 
     __slots__ = ("subprotocol", "extensions")
+    _fields = ("subprotocol", "extensions")
 
     def __init__(self, subprotocol: Optional[str] = None, extensions: Sequence[Any] = ()) -> None:
         self.subprotocol = subprotocol
@@ -95,34 +80,20 @@ class Rejected(Event):
     """The handshake was refused with HTTP ``status``; ``reason`` explains why."""
 
     __slots__ = ("status", "reason")
+    _fields = ("status", "reason")
 
     def __init__(self, status: int, reason: str = "") -> None:
         self.status = status
         self.reason = reason
 
 
-class TextMessage(Event):
-    """A complete text message (``data``: str)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: str) -> None:
-        self.data = data
-
-
-class BinaryMessage(Event):
-    """A complete binary message (``data``: bytes)."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
 
 
 class Fragment(Event):
     """Streaming mode: a piece of a message. ``data`` is str when ``text``; ``final`` ends the message."""
 
     __slots__ = ("data", "text", "final")
+    _fields = ("data", "text", "final")
 
     def __init__(self, data: Any, text: bool, final: bool) -> None:
         self.data = data
@@ -134,6 +105,7 @@ class Ping(Event):
     """A ping from the peer (``payload``: bytes)."""
 
     __slots__ = ("payload",)
+    _fields = ("payload",)
 
     def __init__(self, payload: bytes = b"") -> None:
         self.payload = payload
@@ -143,6 +115,7 @@ class Pong(Event):
     """A pong from the peer (``payload``: bytes)."""
 
     __slots__ = ("payload",)
+    _fields = ("payload",)
 
     def __init__(self, payload: bytes = b"") -> None:
         self.payload = payload
@@ -152,6 +125,7 @@ class CloseReceived(Event):
     """The peer's close frame: ``code`` (1005 if none) and ``reason``."""
 
     __slots__ = ("code", "reason")
+    _fields = ("code", "reason")
 
     def __init__(self, code: int, reason: str = "") -> None:
         self.code = code
@@ -168,6 +142,7 @@ class Closed(Event):
     """
 
     __slots__ = ("code", "reason", "error")
+    _fields = ("code", "reason", "error")
 
     def __init__(self, code: int, reason: str = "", error: Optional[BaseException] = None) -> None:
         self.code = code
