@@ -89,7 +89,7 @@ def test_connection_cases_cover_wsframe_both_codecs(smoke_results):
     import wsframe._codec_py as py
 
     mod = peers_conn.wsframe_connection_module(py)
-    assert mod.FrameParser is py.FrameParser and mod.build_frame is py.build_frame
+    assert mod.FrameParser is py.FrameParser and mod.write_frame is py.write_frame and mod.Frame is py.Frame
     conn = mod.ServerConnection()
     conn.receive_data(peers_conn.UPGRADE_HEAD.format(key="dGhlIHNhbXBsZSBub25jZQ==").encode())
     assert type(conn._parser) is py.FrameParser  # made at open, from the module's binding
