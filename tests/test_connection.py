@@ -628,3 +628,74 @@ def test_suite_passes_on_pure_python_codec():
         cwd=os.path.dirname(here),
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------
+# an error behind valid messages in the same read (Autobahn 3.x/4.x/5.15)
+# ---------------------------------------------------------------------------
+
+
+# Opcode 3 is reserved: build_frame refuses it, so the frame is written by hand
+# (FIN, opcode 3, masked, empty payload).
+RESERVED_OPCODE_FRAME = b"\x83\x80" + b"\x00\x00\x00\x00"
+
+
+def test_error_behind_messages_lets_the_application_answer_first():
+    server = server_with()
+    server.receive_data(cframe(1, b"first") + cframe(2, b"second") + RESERVED_OPCODE_FRAME)
+    assert server.events() == [TextMessage("first"), BinaryMessage(b"second")]
+    assert server.state is State.OPEN  # the failure is pending
+    server.send_text("echo: first")
+    out = server.data_to_send()  # the pending failure is applied here, after the answer
+    frames = FrameParser(False, None).feed(out)
+    assert [(f.opcode, f.payload[:2]) for f in frames] == [(1, b"ec"), (8, (1002).to_bytes(2, "big"))]
+    (closed,) = server.events()
+    assert isinstance(closed, Closed) and closed.code == 1002
+    assert server.state is State.CLOSED and server.should_close_transport
+
+
+def test_error_behind_a_fragmented_message_is_pending_too():
+    server = server_with()
+    server.receive_data(cframe(1, b"a", fin=False) + cframe(0, b"b") + cframe(0, b"orphan continuation"))
+    assert server.events() == [TextMessage("ab")]
+    assert server.state is State.OPEN
+    events = assert_failed(server, 1002)
+    assert events == [Closed(1002, events[-1].reason, events[-1].error)]
+
+
+def test_pending_error_is_applied_by_the_next_read_or_eof():
+    for finish in ("data", "eof"):
+        server = server_with()
+        server.receive_data(cframe(1, b"ok") + cframe(1, b"x", rsv1=True))
+        assert server.events() == [TextMessage("ok")]
+        if finish == "data":
+            server.receive_data(cframe(1, b"ignored"))
+        else:
+            server.receive_eof()
+        events = server.events()
+        assert isinstance(events[-1], Closed) and events[-1].code == 1002, finish
+        assert TextMessage("ignored") not in events
+
+
+def test_error_alone_fails_at_once():
+    server = server_with()
+    server.receive_data(RESERVED_OPCODE_FRAME)
+    (closed,) = server.events()
+    assert isinstance(closed, Closed) and closed.code == 1002
+
+
+def test_send_type_errors():
+    server = server_with()
+    with pytest.raises(TypeError):
+        server.send_text(b"bytes")
+    with pytest.raises(TypeError):
+        server.send_binary("str")
+
+
+def test_data_to_send_hands_over_its_buffer():
+    server = server_with()
+    server.send_text("one")
+    first = server.data_to_send()
+    server.send_text("two")
+    second = server.data_to_send()
+    assert bytes(first) == build_frame(1, b"one") and bytes(second) == build_frame(1, b"two")

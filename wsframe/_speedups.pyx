@@ -597,7 +597,9 @@ cdef class FrameParser:
                         self.buf = NULL
                         self.buf_cap = 0
                     break
-                if self._start_stream(self.buf, self.buf_len, frames):
+                # Stream the frame only when this data cannot complete it (as
+                # the pure-Python twin, which sees buffer and data as one).
+                if need - self.buf_len > n - pos and self._start_stream(self.buf, self.buf_len, frames):
                     self.buf_len = 0
                     take = n - pos
                     if take > self.rem:
