@@ -144,6 +144,7 @@ class _Connection:
         "_ext",
         "_ext_rev",
         "_pending_error",
+        "_plain",
         "_mark",
         "_msg_op",
         "_msg_buf",
@@ -197,6 +198,9 @@ class _Connection:
         self._utf8 = Utf8Validator()
         self._decoder = None
         self._send_op = 0
+        # True while a message can go out as one plain frame: OPEN, no
+        # extension, no fragmented message being sent (the send fast path).
+        self._plain = False
         self._close_sent = False
         self._head = HeadReader(max_header_size)
         self._subprotocols = list(subprotocols)
@@ -286,6 +290,7 @@ class _Connection:
         else:
             frame_op = op
         self._send_op = 0 if fin else op
+        self._plain = fin and not self._ext and self.state is _OPEN
         if self._ext:
             rsv = 0
             for ext in self._ext:
@@ -304,26 +309,26 @@ class _Connection:
         ``compress`` is passed to the negotiated extensions (False: send this
         message uncompressed). Raises ConnectionStateError unless OPEN.
         """
-        if not isinstance(data, str):
-            raise TypeError(f"send_text needs a str, not {type(data).__name__}")
-        if self.state is not _OPEN:
-            self._check_open()
-        if fin and not self._send_op and not self._ext:
+        if fin and self._plain and data.__class__ is str:
             # The frame is built straight into the output buffer; an ASCII str
             # is copied once, from the str itself.
             write_frame(self._out, 1, data, client=self._client)
             return
+        if not isinstance(data, str):
+            raise TypeError(f"send_text needs a str, not {type(data).__name__}")
+        if self.state is not _OPEN:
+            self._check_open()
         self._send_data(1, data.encode("utf-8"), fin, compress)
 
     def send_binary(self, data, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a binary message (bytes-like), or a fragment of one with ``fin=False``."""
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
-        if self.state is not _OPEN:
-            self._check_open()
-        if fin and not self._send_op and not self._ext:
+        if fin and self._plain:
             write_frame(self._out, 2, data, client=self._client)
             return
+        if self.state is not _OPEN:
+            self._check_open()
         self._send_data(2, data, fin, compress)
 
     def send_ping(self, payload=b"") -> None:
@@ -354,6 +359,7 @@ class _Connection:
         write_frame(self._out, 8, payload, client=self._client)
         self._close_sent = True
         self.state = _CLOSING
+        self._plain = False
         self._reset_message()
 
     # -- internals ---------------------------------------------------------------
@@ -375,6 +381,7 @@ class _Connection:
         self._ext = tuple(extensions)
         self._ext_rev = tuple(reversed(extensions))
         self.state = _OPEN
+        self._plain = not extensions
         self._events.append(Connected(self.subprotocol, extensions))
 
     def _reset_message(self) -> None:
@@ -387,6 +394,7 @@ class _Connection:
     def _finish(self, code: int, reason: str, error: Optional[BaseException], close_transport: bool) -> None:
         """Enter CLOSED and emit the final Closed event."""
         self.state = _CLOSED
+        self._plain = False
         self._msg_buf = bytearray()
         self.close_code = code
         self.close_reason = reason
