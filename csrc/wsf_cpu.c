@@ -9,6 +9,7 @@
 #endif
 
 int wsf_level = -1;
+int wsf_has_ssse3 = 0;
 static int wsf_max_level = -1;
 
 static int detect(void)
@@ -20,6 +21,7 @@ static int detect(void)
     unsigned int a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return WSF_SSE2;
+    wsf_has_ssse3 = (c & (1u << 9)) != 0;
     /* AVX needs OSXSAVE and the OS saving YMM state (XCR0 bits 1 and 2). */
     if (!(c & (1u << 27)) || !(c & (1u << 28)))
         return WSF_SSE2;

@@ -18,6 +18,7 @@
 #endif
 
 extern int wsf_level;  /* active enum wsf_simd_level */
+extern int wsf_has_ssse3;  /* x86: pshufb for the 128-bit UTF-8 check */
 
 void wsf_mask_scalar(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4]);
 #if defined(WSF_X86)

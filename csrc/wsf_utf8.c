@@ -59,7 +59,7 @@ static int lead_info(uint8_t b, uint8_t *need, uint8_t *lo, uint8_t *hi)
 static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
 {
 #if defined(WSF_X86)
-    for (; i + 16 <= n; i += 16) {
+    for (; wsf_level >= WSF_SSE2 && i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         int m = _mm_movemask_epi8(v);
         if (m != 0)
@@ -144,7 +144,7 @@ static size_t complete_prefix(const uint8_t *p, size_t n)
 #define TWO_CONTS (1 << 7)
 #define CARRY (TOO_SHORT | TOO_LONG | TWO_CONTS)
 
-#if defined(WSF_HAVE_AVX2_TARGET) || defined(WSF_ARM64)
+#if defined(WSF_X86) || defined(WSF_ARM64)
 static const uint8_t kl_byte_1_high[16] = {
     TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
     TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
@@ -184,6 +184,65 @@ static const uint8_t kl_incomplete_max[32] = {
     0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
 #endif
 #if defined(WSF_HAVE_AVX2_TARGET)
+/* The 128-bit version for the SSE level. pshufb and palignr are SSSE3, which
+ * every x86-64 CPU since 2006 has; without it the automaton is used. */
+#define WSF_TARGET_SSSE3 __attribute__((target("ssse3")))
+
+WSF_TARGET_SSSE3 static inline __m128i kl_block_ssse3(__m128i in, __m128i prev, __m128i t1h, __m128i t1l,
+                                                       __m128i t2h)
+{
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    __m128i prev1 = _mm_alignr_epi8(in, prev, 15);
+    __m128i prev2 = _mm_alignr_epi8(in, prev, 14);
+    __m128i prev3 = _mm_alignr_epi8(in, prev, 13);
+    __m128i b1h = _mm_shuffle_epi8(t1h, _mm_and_si128(_mm_srli_epi16(prev1, 4), nib));
+    __m128i b1l = _mm_shuffle_epi8(t1l, _mm_and_si128(prev1, nib));
+    __m128i b2h = _mm_shuffle_epi8(t2h, _mm_and_si128(_mm_srli_epi16(in, 4), nib));
+    __m128i sc = _mm_and_si128(_mm_and_si128(b1h, b1l), b2h);
+    __m128i must23 = _mm_or_si128(_mm_subs_epu8(prev2, _mm_set1_epi8((char)(0xE0 - 0x80))),
+                                  _mm_subs_epu8(prev3, _mm_set1_epi8((char)(0xF0 - 0x80))));
+    __m128i must23_80 = _mm_and_si128(must23, _mm_set1_epi8((char)0x80));
+    return _mm_xor_si128(must23_80, sc);
+}
+
+WSF_TARGET_SSSE3 int wsf_utf8_check_ssse3(const uint8_t *p, size_t n)
+{
+    const __m128i t1h = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_high);
+    const __m128i t1l = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_low);
+    const __m128i t2h = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_2_high);
+    const __m128i maxv = _mm_loadu_si128((const __m128i *)(const void *)(kl_incomplete_max + 16));
+    const __m128i zero = _mm_setzero_si128();
+    __m128i prev = zero, prev_incomplete = zero, error = zero;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
+        if (_mm_movemask_epi8(_mm_or_si128(a, b)) == 0) {
+            error = _mm_or_si128(error, prev_incomplete);
+            prev_incomplete = zero;
+        } else {
+            error = _mm_or_si128(error, kl_block_ssse3(a, prev, t1h, t1l, t2h));
+            error = _mm_or_si128(error, kl_block_ssse3(b, a, t1h, t1l, t2h));
+            prev_incomplete = _mm_subs_epu8(b, maxv);
+        }
+        prev = b;
+        if ((i & 4095) == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(error, zero)) != 0xFFFF)
+            return 0;
+    }
+    while (i < n) {
+        uint8_t tail[16];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, p + i, n - i < 16 ? n - i : 16);
+        __m128i in = _mm_loadu_si128((const __m128i *)(const void *)tail);
+        error = _mm_or_si128(error, kl_block_ssse3(in, prev, t1h, t1l, t2h));
+        prev_incomplete = _mm_subs_epu8(in, maxv);
+        prev = in;
+        i += 16;
+    }
+    error = _mm_or_si128(error, prev_incomplete);
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(error, zero)) == 0xFFFF;
+}
+
 static const uint8_t kl_incomplete_max64[64] = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
@@ -369,12 +428,16 @@ int wsf_utf8_check_neon(const uint8_t *p, size_t n)
 }
 #endif
 
-/* SIMD filter over complete code points; 1 = valid. Level 0/1 use the
- * automaton directly (its ASCII skip is SSE2 on x86-64). */
+/* SIMD filter over complete code points; 1 = valid. The scalar level, and
+ * the SSE2 level on a CPU without SSSE3, use the automaton. */
 static int simd_check(const uint8_t *p, size_t n)
 {
     switch (wsf_level) {
 #if defined(WSF_HAVE_AVX2_TARGET)
+    case WSF_SSE2:
+        if (wsf_has_ssse3)
+            return wsf_utf8_check_ssse3(p, n);
+        break;
     case WSF_AVX2:
         return wsf_utf8_check_avx2(p, n);
     case WSF_AVX512:
@@ -384,12 +447,12 @@ static int simd_check(const uint8_t *p, size_t n)
     case WSF_NEON:
         return wsf_utf8_check_neon(p, n);
 #endif
-    default: {
-        wsf_utf8_state st;
-        wsf_utf8_reset(&st);
-        return automaton(&st, p, n) == WSF_UTF8_OK && st.need == 0;
+    default:
+        break;
     }
-    }
+    wsf_utf8_state st;
+    wsf_utf8_reset(&st);
+    return automaton(&st, p, n) == WSF_UTF8_OK && st.need == 0;
 }
 
 /* Below this size the automaton (with its ASCII skip) beats the filter's
@@ -408,7 +471,7 @@ size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
             return r;
         i = k;
     }
-    if (n - i < SIMD_MIN || wsf_level < WSF_AVX2)
+    if (n - i < SIMD_MIN || wsf_level == WSF_SCALAR || (wsf_level == WSF_SSE2 && !wsf_has_ssse3))
         goto exact;
     {
         size_t bound = i + complete_prefix(data + i, n - i);
