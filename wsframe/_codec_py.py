@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 from codecs import utf_8_decode
-from typing import List, Optional, Tuple, Union
+from typing import List, Literal, Optional, Tuple, Union
 
 from . import _framing_rules as R
 
@@ -30,7 +30,7 @@ __all__ = [
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
-_native = "little" if struct.pack("=H", 1) == b"\x01\x00" else "big"
+_native: "Literal['little', 'big']" = "little" if struct.pack("=H", 1) == b"\x01\x00" else "big"
 
 
 _NOT_CONTIGUOUS = "memoryview: underlying buffer is not C-contiguous"
@@ -425,11 +425,13 @@ class FrameParser:
         elif opcode < 8:
             self._in_message = not fin
 
-    def feed(self, data: BytesLike) -> List[Frame]:
+    def feed(self, data: BytesLike) -> List[Union[Frame, Event]]:
+        """Parse ``data``; return the frames it completes (and, in messages
+        mode, message events)."""
         if self._error is not None:
             raise self._reraise()
         view = _byte_view(data)
-        frames: List[Frame] = []
+        frames: List[Union[Frame, Event]] = []
         if self._rem:
             take = min(self._rem, len(view))
             frames.append(self._piece(view[:take]))
@@ -514,7 +516,7 @@ class FrameParser:
         del buf[:pos]
         return frames
 
-    def _fail(self, err: int, b0: int, length: int, frames: List[Frame]):
+    def _fail(self, err: int, b0: int, length: int, frames: List[Union[Frame, Event]]):
         exc = R.frame_error(err, b0, length, self._max_frame_size if self._max_frame_size is not None else -1)
         self._error = exc
         self._buf = bytearray()
@@ -544,7 +546,7 @@ def _random_mask() -> bytes:
 
 def build_frame(
     opcode: int,
-    payload: BytesLike = b"",
+    payload: Union[BytesLike, str] = b"",
     *,
     fin: bool = True,
     rsv1: bool = False,
@@ -591,7 +593,7 @@ def build_frame(
 def write_frame(
     out: bytearray,
     opcode: int,
-    payload: BytesLike = b"",
+    payload: Union[BytesLike, str] = b"",
     *,
     fin: bool = True,
     rsv1: bool = False,

@@ -24,6 +24,17 @@ class Utf8Validator:
     def feed(self, data: BytesLike) -> bool: ...
     def finish(self) -> bool: ...
 
+class Event:
+    _fields: Tuple[str, ...]
+
+class TextMessage(Event):
+    data: str
+    def __init__(self, data: str) -> None: ...
+
+class BinaryMessage(Event):
+    data: bytes
+    def __init__(self, data: bytes) -> None: ...
+
 class Frame:
     opcode: int
     payload: bytes
@@ -39,8 +50,14 @@ class Frame:
 class FrameParser:
     allowed_rsv: int
     max_frame_size: Optional[int]
+    messages: bool
     def __init__(
-        self, server: bool, max_frame_size: Optional[int] = ..., allowed_rsv: int = 0, stream: bool = False
+        self,
+        server: bool,
+        max_frame_size: Optional[int] = ...,
+        allowed_rsv: int = 0,
+        stream: bool = False,
+        messages: bool = False,
     ) -> None: ...
     @property
     def server(self) -> bool: ...
@@ -48,11 +65,11 @@ class FrameParser:
     def stream(self) -> bool: ...
     @property
     def buffered(self) -> int: ...
-    def feed(self, data: BytesLike) -> List[Frame]: ...
+    def feed(self, data: BytesLike) -> List[Union[Frame, Event]]: ...
 
 def build_frame(
     opcode: int,
-    payload: BytesLike = b"",
+    payload: Union[BytesLike, str] = b"",
     *,
     fin: bool = True,
     rsv1: bool = False,
@@ -64,7 +81,7 @@ def build_frame(
 def write_frame(
     out: bytearray,
     opcode: int,
-    payload: BytesLike = b"",
+    payload: Union[BytesLike, str] = b"",
     *,
     fin: bool = True,
     rsv1: bool = False,

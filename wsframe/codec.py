@@ -10,7 +10,8 @@ import time; otherwise the pure-Python twin (``wsframe._codec_py``) is used.
 from __future__ import annotations
 
 import os
-from typing import Tuple, Union
+from types import ModuleType
+from typing import TYPE_CHECKING, Tuple, Union
 
 from .enums import CloseCode, is_valid_close_code
 from .exceptions import InvalidUtf8, ProtocolError
@@ -38,27 +39,45 @@ def _want_extensions() -> bool:
     return os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() in ("", "0", "false", "no")
 
 
+implementation: ModuleType
 if _want_extensions():
     try:
         from . import _speedups as implementation
     except ImportError:  # not built: no compiler, or WSFRAME_NO_EXTENSIONS at build time
         from . import _codec_py as implementation
 else:
-    from . import _codec_py as implementation  # type: ignore[no-redef]
+    from . import _codec_py as implementation
 
 speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 
-Event = implementation.Event
-TextMessage = implementation.TextMessage
-BinaryMessage = implementation.BinaryMessage
-Frame = implementation.Frame
-FrameParser = implementation.FrameParser
-Utf8Validator = implementation.Utf8Validator
-apply_mask = implementation.apply_mask
-mask_inplace = implementation.mask_inplace
-validate_utf8 = implementation.validate_utf8
-build_frame = implementation.build_frame
-write_frame = implementation.write_frame
+if TYPE_CHECKING:
+    # Type checkers see the pure-Python twin's annotated definitions; the C
+    # extension has the same API (wsframe/_speedups.pyi).
+    from ._codec_py import (
+        BinaryMessage,
+        Event,
+        Frame,
+        FrameParser,
+        TextMessage,
+        Utf8Validator,
+        apply_mask,
+        build_frame,
+        mask_inplace,
+        validate_utf8,
+        write_frame,
+    )
+else:
+    Event = implementation.Event
+    TextMessage = implementation.TextMessage
+    BinaryMessage = implementation.BinaryMessage
+    Frame = implementation.Frame
+    FrameParser = implementation.FrameParser
+    Utf8Validator = implementation.Utf8Validator
+    apply_mask = implementation.apply_mask
+    mask_inplace = implementation.mask_inplace
+    validate_utf8 = implementation.validate_utf8
+    build_frame = implementation.build_frame
+    write_frame = implementation.write_frame
 
 BytesLike = Union[bytes, bytearray, memoryview]
 

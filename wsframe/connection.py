@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import codecs
 from enum import IntEnum
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .codec import Frame, FrameParser, Utf8Validator, build_close_payload, parse_close_payload, write_frame
 from .events import (
@@ -162,7 +162,7 @@ class _Connection:
         self,
         client: bool,
         subprotocols: Sequence[str],
-        extensions: Sequence[object],
+        extensions: Sequence[Any],
         max_message_size: Optional[int],
         max_header_size: int,
         max_headers: int,
@@ -177,12 +177,12 @@ class _Connection:
         self.close_reason: Optional[str] = None
         self.subprotocol: Optional[str] = None
         self.extensions: List[Extension] = []
-        self.request = None
-        self.response = None
+        self.request: Any = None
+        self.response: Any = None
         self._client = client
         self._events: List[Event] = []
         self._out = bytearray()
-        self._parser = None
+        self._parser: Any = None  # a FrameParser once OPEN
         self._max_message_size = max_message_size
         self._max_header_size = max_header_size
         self._max_headers = max_headers
@@ -196,7 +196,7 @@ class _Connection:
         self._msg_buf = bytearray()
         self._msg_len = 0
         self._utf8 = Utf8Validator()
-        self._decoder = None
+        self._decoder: Any = None
         self._send_op = 0
         # True while a message can go out as one plain frame: OPEN, no
         # extension, no fragmented message being sent (the send fast path).
@@ -251,7 +251,7 @@ class _Connection:
         self._events = []
         return events
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self) -> Union[bytes, bytearray]:
         """Every byte queued for the transport since the last call.
 
         Returns a bytearray (bytes-like) that the caller owns: no copy. A peer
@@ -551,7 +551,7 @@ class _Connection:
                 if not self._utf8.finish():
                     self._fail(InvalidUtf8("text message ends inside a UTF-8 sequence"))
                     return True
-                event = TextMessage(buf.decode("utf-8"))
+                event: Event = TextMessage(buf.decode("utf-8"))
             else:
                 event = BinaryMessage(bytes(buf))
             self._msg_buf = bytearray()
@@ -778,7 +778,7 @@ class ClientConnection(_Connection):
                 raise InvalidHandshake(f"invalid handshake response: {exc.reason}", 0) from None
             self.response = response
             if response.status != 101:
-                length = response.headers.get("Content-Length", "")
+                length = response.headers.get("Content-Length") or ""
                 response.body = rest[: int(length)] if length.isdigit() else rest[: self._max_header_size]
             self.subprotocol = validate_response(response, self._key, self._subprotocols)
             extensions, rsv = self._accept_extensions(response)
