@@ -470,8 +470,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--latest", action=argparse.BooleanOptionalAction, default=None,
                     help="copy report and charts to benchmarks/latest/ (default: on for a timed run of every case"
                          " into the default --out)")
-    ap.add_argument("--servers", action="store_true",
-                    help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks")
+    ap.add_argument("--servers", action=argparse.BooleanOptionalAction, default=None,
+                    help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks"
+                         " (default: on, unless --only or --smoke is given)")
     args = ap.parse_args(argv)
     if args.pin is not None:
         os.sched_setaffinity(0, {args.pin})
@@ -526,7 +527,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if latest:
             copy_latest(args.out / "report.md", charts)
             print(f"copied the report and charts to {LATEST_DIR}")
-    if args.servers:
+    servers = args.servers
+    if servers is None:  # "everything" by default: micro and server benchmarks
+        servers = not args.only and mode.name != "smoke"
+    if servers:
         code = run_servers(mode, args.out)
         if code:
             return code
