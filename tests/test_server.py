@@ -109,6 +109,59 @@ def test_pipelined_replies_are_coalesced(monkeypatch):
     assert replies and len(replies) <= 3 and sum(replies) == 100 * 6, sizes
 
 
+def test_connection_keeps_nothing_of_a_reused_read_buffer():
+    """The server feeds each read as a memoryview of one shared, reused buffer:
+    the connection (C or pure-Python codec) must copy whatever it keeps. Frames
+    and the handshake are split at every boundary, and the buffer is overwritten
+    after each feed."""
+    from wsframe import events
+    from wsframe.connection import ServerConnection
+
+    head = S.upgrade_request("127.0.0.1:9001")
+    frames = [
+        build_frame(Opcode.TEXT, "héllo wörld ✓".encode(), client=True),
+        build_frame(Opcode.BINARY, bytes(range(256)) * 3, client=True),  # 16-bit length
+        build_frame(Opcode.TEXT, b"frag-", fin=False, client=True),
+        build_frame(Opcode.PING, b"ping!", client=True),
+        build_frame(Opcode.CONTINUATION, b"mented", client=True),
+        build_frame(Opcode.BINARY, b"\xaa" * 70000, client=True),  # 64-bit length, streamed in pieces
+    ]
+    stream = head + b"".join(frames)
+    buf = bytearray(4096)
+    view = memoryview(buf)
+    for step in (1, 2, 3, 7, 13, 100, 1000, 4096):
+        conn = ServerConnection()
+        got = []
+        for i in range(0, len(stream), step):
+            chunk = stream[i:i + step]
+            buf[:len(chunk)] = chunk
+            conn.receive_data(view[:len(chunk)])
+            buf[:] = b"\x55" * len(buf)  # the next read overwrites the buffer
+            got.extend(conn.events())
+        msgs = [e.data for e in got if type(e) in (events.TextMessage, events.BinaryMessage)]
+        assert msgs == ["héllo wörld ✓", bytes(range(256)) * 3, "frag-mented", b"\xaa" * 70000], step
+        assert [e.payload for e in got if type(e) is events.Ping] == [b"ping!"], step
+        assert conn.state.name == "OPEN", step
+
+
+def test_interleaved_partial_frames_share_the_receive_buffer(echo):
+    """Two connections with frames split across reads: each read reuses the
+    server's one receive buffer; every echo must be intact."""
+    a, rest_a = S.raw_ws(echo.port)
+    b, rest_b = S.raw_ws(echo.port)
+    with a, b:
+        pa, pb = Parser(a, rest_a), Parser(b, rest_b)
+        fa = build_frame(Opcode.BINARY, b"A" * 300 + b"end-a", client=True)
+        fb = build_frame(Opcode.BINARY, b"B" * 200 + b"end-b", client=True)
+        for i in range(0, max(len(fa), len(fb)), 37):
+            a.sendall(fa[i:i + 37])
+            time.sleep(0.002)
+            b.sendall(fb[i:i + 37])
+            time.sleep(0.002)
+        assert pa.next().payload == b"A" * 300 + b"end-a"
+        assert pb.next().payload == b"B" * 200 + b"end-b"
+
+
 def test_application_callbacks_and_server_initiated_close():
     log = []
     done = threading.Event()

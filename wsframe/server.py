@@ -1,5 +1,5 @@
-"""A WebSocket server on the :mod:`selectors` module: one thread, non-blocking
-sockets, ws:// and wss://.
+"""A WebSocket server on epoll (Linux; :mod:`selectors` elsewhere): one thread,
+non-blocking sockets, ws:// and wss://.
 
 The protocol itself (HTTP upgrade, framing, closing handshake) is done by the
 sans-I/O :class:`wsframe.connection.ServerConnection`; this module only moves
@@ -18,11 +18,17 @@ methods)::
 
 Design notes (these are what make it fast and bounded):
 
+* ``select.epoll`` used directly (file descriptor -> connection dict; no
+  selector keys), and no ``epoll_ctl`` unless the interest really changes;
 * one receive buffer for the whole server: an idle connection holds no read
-  buffer of its own;
-* every read is fed to the connection, its events dispatched, and then all the
-  bytes the connection queued in reply are taken once and sent with one
-  ``send`` call (replies to a pipelined burst are coalesced);
+  buffer of its own; each read is fed to the connection as a memoryview of
+  that buffer, without a copy (the connection copies what it keeps);
+* one ``recv`` per readiness report and connection (fair: a busy peer cannot
+  starve the others); the read is fed to the connection, its events
+  dispatched, and then all the bytes the connection queued in reply are taken
+  once and sent with one ``send`` call, right away (replies to a pipelined
+  burst are coalesced); the echo application's messages are answered without
+  a callback per message;
 * unsent output is kept per connection; past ``high_water`` bytes the
   connection is not read any more until its output drains below
   ``low_water`` (backpressure: nothing is buffered without bound because of a
@@ -36,6 +42,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import selectors
 import signal
 import socket
@@ -64,9 +71,13 @@ logger = logging.getLogger("wsframe.server")
 _RECV_SIZE = 256 * 1024
 _SSL_READS_PER_EVENT = 16  # TLS records are 16 KiB: read a few per wake-up
 _WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
-_EV_READ = selectors.EVENT_READ
-_EV_WRITE = selectors.EVENT_WRITE
+# Interest and readiness bits: epoll's values (the selectors fallback maps them).
+_EV_READ = 0x001  # EPOLLIN
+_EV_WRITE = 0x004  # EPOLLOUT
 _EV_BOTH = _EV_READ | _EV_WRITE
+_EV_FAIL = 0x008 | 0x010  # EPOLLERR | EPOLLHUP: always reported; the next recv/send sees the error
+_EV_READABLE = _EV_READ | _EV_FAIL
+_EV_WRITABLE = _EV_WRITE | _EV_FAIL
 
 # phases of a ServerWebSocket (transport side; the protocol state is in .conn)
 _TLS = 0  # TLS handshake in progress
@@ -235,6 +246,48 @@ class ServerWebSocket:
         return f"<ServerWebSocket {_fmt_addr(self.remote_address)} {self.conn.state.name}>"
 
 
+class _SelectorPoller:
+    """``select.epoll``'s interface (file descriptors, epoll event bits) on top
+    of :mod:`selectors`, for platforms without epoll."""
+
+    __slots__ = ("_sel",)
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+
+    @staticmethod
+    def _mask(events: int) -> int:
+        return ((selectors.EVENT_READ if events & _EV_READ else 0)
+                | (selectors.EVENT_WRITE if events & _EV_WRITE else 0))
+
+    def register(self, fd: int, events: int) -> None:
+        self._sel.register(fd, self._mask(events))
+
+    def modify(self, fd: int, events: int) -> None:
+        self._sel.modify(fd, self._mask(events))
+
+    def unregister(self, fd: int) -> None:
+        self._sel.unregister(fd)
+
+    def poll(self, timeout: Optional[float] = None, maxevents: int = -1) -> list:
+        if timeout is not None and timeout < 0:
+            timeout = None
+        return [(key.fd, (_EV_READ if m & selectors.EVENT_READ else 0)
+                 | (_EV_WRITE if m & selectors.EVENT_WRITE else 0))
+                for key, m in self._sel.select(timeout)]
+
+    def close(self) -> None:
+        self._sel.close()
+
+
+def _make_poller() -> Any:
+    """epoll on Linux (file descriptor in, (fd, events) out: no per-event
+    objects, no key lookups); the selectors fallback elsewhere."""
+    if hasattr(select, "epoll") and not os.environ.get("WSFRAME_NO_EPOLL"):
+        return select.epoll()
+    return _SelectorPoller()
+
+
 def _fmt_addr(addr: Any) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         host = addr[0]
@@ -355,12 +408,14 @@ class Server:
         sock.setblocking(False)
         self.socket = sock
         self.host, self.port = sock.getsockname()[:2]
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(sock, _EV_READ, None)
+        self._poller = _make_poller()
+        self._poller.register(sock.fileno(), _EV_READ)
         self._rsock, self._wsock = socket.socketpair()
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
-        self._sel.register(self._rsock, _EV_READ, self._rsock)
+        self._poller.register(self._rsock.fileno(), _EV_READ)
+        self._echo = type(app) is EchoApplication  # the echo fast path (see _after_io)
+        self._now = time.monotonic()  # time of the current loop iteration
         self._conns: dict[int, ServerWebSocket] = {}
         self._n_overflow = 0
         self._dirty: list[ServerWebSocket] = []
@@ -449,19 +504,23 @@ class Server:
             self._kill(c)
         self._stop_listening()
         try:
-            self._sel.unregister(self._rsock)
-        except (KeyError, ValueError):
+            self._poller.unregister(self._rsock.fileno())
+        except (KeyError, ValueError, OSError):
             pass
         self._rsock.close()
         self._wsock.close()
-        self._sel.close()
+        self._poller.close()
 
     def serve_forever(self) -> None:
         """Run the event loop until :meth:`stop` completes; then close everything."""
         logger.info("wsframe server listening on %s", self.url)
         self.started.set()
-        sel_select = self._sel.select
+        poll = self._poller.poll
         monotonic = time.monotonic
+        conns = self._conns
+        listen_fd = self.socket.fileno()
+        wakeup_fd = self._rsock.fileno()
+        on_readable = self._on_readable
         next_sweep = monotonic() + self._sweep_every
         try:
             while True:
@@ -473,17 +532,21 @@ class Server:
                     timeout = 0.0
                 else:
                     timeout = max(0.0, next_sweep - monotonic())
-                for key, mask in sel_select(timeout):
-                    c = key.data
+                ready = poll(timeout)
+                self._now = monotonic()
+                for fd, ev in ready:
+                    c = conns.get(fd)
                     if c is None:
-                        self._accept()
-                    elif c is self._rsock:
-                        self._drain_wakeup()
-                    else:
-                        if mask & _EV_WRITE and c.out is not None:
-                            self._flush(c)
-                        if mask & _EV_READ or c.phase == _TLS:
-                            self._on_readable(c)
+                        if fd == listen_fd:
+                            if self._listening:
+                                self._accept()
+                        elif fd == wakeup_fd:
+                            self._drain_wakeup()
+                        continue
+                    if ev & _EV_WRITABLE and c.out is not None:
+                        self._flush(c)
+                    if ev & _EV_READABLE or c.phase == _TLS:
+                        on_readable(c)
                 if self._calls:
                     self._run_calls()
                 if self._ready:
@@ -497,7 +560,7 @@ class Server:
                         c.dirty = False
                         if c.phase != _DEAD:
                             self._after_io(c)
-                now = monotonic()
+                now = self._now
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + self._sweep_every
@@ -542,8 +605,8 @@ class Server:
         if self._listening:
             self._listening = False
             try:
-                self._sel.unregister(self.socket)
-            except (KeyError, ValueError):
+                self._poller.unregister(self.socket.fileno())
+            except (KeyError, ValueError, OSError):
                 pass
             self.socket.close()
 
@@ -605,7 +668,7 @@ class Server:
                 self._n_overflow += 1
             self._conns[c.fd] = c
             c.mask = _EV_READ
-            self._sel.register(sock, _EV_READ, c)
+            self._poller.register(c.fd, _EV_READ)
             if phase == _TLS:
                 self._tls_handshake(c)
 
@@ -631,6 +694,32 @@ class Server:
 
     def _on_readable(self, c: ServerWebSocket) -> None:
         phase = c.phase
+        if (phase != _OPEN and phase != _OPENING) or c.paused or self.ssl_context is not None:
+            self._on_readable_slow(c)
+            return
+        # The hot path: one recv per readiness report (fair across
+        # connections), fed to the connection as a view of the shared receive
+        # buffer, no copy (the connection copies whatever it keeps), then the
+        # replies are sent at once (_after_io).
+        try:
+            n = c.sock.recv_into(self._view)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            logger.debug("recv from %s failed: %s", _fmt_addr(c.remote_address), exc)
+            self._kill(c)
+            return
+        if n:
+            c.conn.receive_data(self._view[:n])
+            c.last_recv = self._now
+            c.ping_sent_at = 0.0
+        else:
+            c.eof = True
+            c.conn.receive_eof()
+        self._after_io(c)
+
+    def _on_readable_slow(self, c: ServerWebSocket) -> None:
+        phase = c.phase
         if phase == _DEAD:
             return
         if phase == _TLS:
@@ -638,12 +727,12 @@ class Server:
             return
         if c.paused:
             return
-        sock = c.sock
-        view = self._view
-        conn = c.conn
         if phase == _DRAIN:
             self._drain_input(c)
             return
+        sock = c.sock
+        view = self._view
+        conn = c.conn
         reads = _SSL_READS_PER_EVENT if self.ssl_context is not None else 1
         got = False
         for _ in range(reads):
@@ -662,7 +751,7 @@ class Server:
                 c.eof = True
                 conn.receive_eof()
                 break
-            conn.receive_data(bytes(view[:n]))
+            conn.receive_data(view[:n])
             got = True
             if n < _RECV_SIZE and (reads == 1 or not sock.pending()):  # type: ignore[attr-defined]
                 break
@@ -670,7 +759,7 @@ class Server:
             if reads > 1 and sock.pending():  # type: ignore[attr-defined]
                 self._ready.add(c)
         if got:
-            c.last_recv = time.monotonic()
+            c.last_recv = self._now
             c.ping_sent_at = 0.0
         self._after_io(c)
 
@@ -694,76 +783,127 @@ class Server:
     # -- internals: processing events and output ---------------------------
 
     def _after_io(self, c: ServerWebSocket) -> None:
+        """Dispatch the connection's events, send what it queued, update interest."""
         conn = c.conn
-        app = self.app
         c.dirty = True  # sends made while dispatching are taken below: no need to queue c
         evs = conn.events()
         if evs:
-            for e in evs:
-                t = type(e)
+            if self._echo and conn.state is _STATE_OPEN:
+                # EchoApplication: answer messages right here, no callback per
+                # message. (Messages that came with the peer's close frame find
+                # the connection closed and are not answered: general path.)
+                send_binary = conn.send_binary
+                send_text = conn.send_text
+                it = iter(evs)
                 try:
-                    if t is _TextMessage or t is _BinaryMessage:
-                        app.on_message(c, e.data)
-                    elif t is _Connected:
-                        self._on_connected(c)
-                    elif t is _Ping:
-                        app.on_ping(c, e.payload)
-                    elif t is _Pong:
-                        app.on_pong(c, e.payload)
-                    elif t is _CloseReceived:
-                        if not c.closing_since:
-                            c.closing_since = time.monotonic()
-                    elif t is _Closed:
-                        c.close_code = e.code
-                        c.close_reason = e.reason
-                        if e.error is not None:
-                            logger.debug("connection %s failed: %r", _fmt_addr(c.remote_address), e.error)
-                    elif t is _Request:
-                        if c.overflow:
-                            conn.reject(503, _OVERFLOW_503)
-                    elif t is _Rejected:
-                        logger.debug("handshake from %s rejected: %s %s", _fmt_addr(c.remote_address),
-                                     e.status, e.reason)
-                    elif t is _Fragment:
-                        handler = getattr(app, "on_fragment", None)
-                        if handler is not None:
-                            handler(c, e.data, e.text, e.final)
-                except ConnectionStateError as exc:
-                    logger.debug("application sent on a closed connection %s: %s",
-                                 _fmt_addr(c.remote_address), exc)
-                except Exception:
-                    logger.exception("application error on %s", _fmt_addr(c.remote_address))
-                    if conn.state is State.OPEN:
-                        try:
-                            conn.close(1011, "internal error")
-                            c.closing_since = time.monotonic()
-                        except Exception:  # pragma: no cover
-                            pass
+                    for e in it:
+                        t = type(e)
+                        if t is _BinaryMessage:
+                            send_binary(e.data)
+                        elif t is _TextMessage:
+                            send_text(e.data)
+                        else:
+                            self._dispatch(c, (e,))
+                            if conn.state is not _STATE_OPEN:
+                                self._dispatch(c, it)
+                except Exception:  # pragma: no cover - the codec does not fail on its own messages
+                    logger.exception("echo error on %s", _fmt_addr(c.remote_address))
+                    self._fail_1011(c)
+                    self._dispatch(c, it)
+            else:
+                self._dispatch(c, evs)
             if c.phase == _DEAD:
                 c.dirty = False
                 return
         c.dirty = False
         data = conn.data_to_send()
+        if conn.state is not _STATE_OPEN:
+            # data_to_send() applies a peer error that arrived behind valid
+            # messages (after the answers to them): its Closed event is new.
+            evs = conn.events()
+            if evs:
+                self._dispatch(c, evs)
+                if c.phase == _DEAD:
+                    return
+                more = conn.data_to_send()
+                if more:
+                    data = data + more
+            if c.closing_since == 0.0 and c.phase == _OPEN:
+                c.closing_since = self._now  # closing or failed: bounded by close_timeout
         if data:
             out = c.out
             if out is None:
-                # fast path: try to send everything right now, keep the rest
+                # Send everything right now; keep what the kernel did not take.
                 try:
                     n = c.sock.send(data)
-                except (BlockingIOError, InterruptedError) + _WANT:
+                except _SEND_AGAIN:
                     n = 0
                 except (OSError, ssl.SSLError) as exc:
                     logger.debug("send to %s failed: %s", _fmt_addr(c.remote_address), exc)
                     self._kill(c)
                     return
                 if n < len(data):
-                    c.out = bytearray(memoryview(data)[n:])
-                    c.last_send_progress = time.monotonic()
+                    if type(data) is bytearray:  # ours (data_to_send hands it over)
+                        if n:
+                            del data[:n]
+                        c.out = data
+                    else:
+                        c.out = bytearray(memoryview(data)[n:])
+                    c.last_send_progress = self._now
             else:
                 out += data
-        if c.closing_since == 0.0 and c.phase == _OPEN and conn.state is not _STATE_OPEN:
-            c.closing_since = time.monotonic()  # closing or failed: bounded by close_timeout
+        if c.out is None and c.mask == _EV_READ and not (c.paused or c.eof or conn.should_close_transport):
+            return  # nothing changed: no epoll_ctl
         self._update_interest(c)
+
+    def _dispatch(self, c: ServerWebSocket, evs: Iterable[Any]) -> None:
+        """Call the application for each event (errors are logged, and close the connection 1011)."""
+        conn = c.conn
+        app = self.app
+        for e in evs:
+            t = type(e)
+            try:
+                if t is _TextMessage or t is _BinaryMessage:
+                    app.on_message(c, e.data)
+                elif t is _Connected:
+                    self._on_connected(c)
+                elif t is _Ping:
+                    app.on_ping(c, e.payload)
+                elif t is _Pong:
+                    app.on_pong(c, e.payload)
+                elif t is _CloseReceived:
+                    if not c.closing_since:
+                        c.closing_since = time.monotonic()
+                elif t is _Closed:
+                    c.close_code = e.code
+                    c.close_reason = e.reason
+                    if e.error is not None:
+                        logger.debug("connection %s failed: %r", _fmt_addr(c.remote_address), e.error)
+                elif t is _Request:
+                    if c.overflow:
+                        conn.reject(503, _OVERFLOW_503)
+                elif t is _Rejected:
+                    logger.debug("handshake from %s rejected: %s %s", _fmt_addr(c.remote_address),
+                                 e.status, e.reason)
+                elif t is _Fragment:
+                    handler = getattr(app, "on_fragment", None)
+                    if handler is not None:
+                        handler(c, e.data, e.text, e.final)
+            except ConnectionStateError as exc:
+                logger.debug("application sent on a closed connection %s: %s",
+                             _fmt_addr(c.remote_address), exc)
+            except Exception:
+                logger.exception("application error on %s", _fmt_addr(c.remote_address))
+                self._fail_1011(c)
+
+    def _fail_1011(self, c: ServerWebSocket) -> None:
+        conn = c.conn
+        if conn.state is State.OPEN:
+            try:
+                conn.close(1011, "internal error")
+                c.closing_since = time.monotonic()
+            except Exception:  # pragma: no cover
+                pass
 
     def _on_connected(self, c: ServerWebSocket) -> None:
         c.phase = _OPEN
@@ -791,7 +931,7 @@ class Server:
             self._kill(c)
             return
         if n:
-            c.last_send_progress = time.monotonic()
+            c.last_send_progress = self._now
             if n == len(out):
                 c.out = None
             else:
@@ -848,7 +988,7 @@ class Server:
     def _set_mask(self, c: ServerWebSocket, mask: int) -> None:
         if c.mask != mask:
             c.mask = mask
-            self._sel.modify(c.sock, mask, c)
+            self._poller.modify(c.fd, mask)
 
     def _notify_close(self, c: ServerWebSocket) -> None:
         if c.notified:
@@ -880,8 +1020,8 @@ class Server:
         if c.overflow:
             self._n_overflow -= 1
         try:
-            self._sel.unregister(c.sock)
-        except (KeyError, ValueError):
+            self._poller.unregister(c.fd)
+        except (KeyError, ValueError, OSError):
             pass
         try:
             c.sock.close()
@@ -944,6 +1084,7 @@ class Server:
 
 
 _STATE_OPEN = State.OPEN
+_SEND_AGAIN = (BlockingIOError, InterruptedError) + _WANT
 _TextMessage = _ev.TextMessage
 _BinaryMessage = _ev.BinaryMessage
 _Connected = _ev.Connected
@@ -1003,25 +1144,6 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
     reserve.bind((host, port))
     port = reserve.getsockname()[1]
     pids: list[int] = []
-    for i in range(workers):
-        pid = os.fork()
-        if pid == 0:  # worker
-            code = 0
-            try:
-                reserve.close()
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                server = Server(make_app(), host, port, reuse_port=True, **options)
-                server.install_signal_handlers(timeout=stop_timeout)
-                server.serve_forever()
-            except BaseException:
-                logger.exception("worker %d failed", i)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        pids.append(pid)
-    logger.info("started %d workers on port %d: %s", workers, port, " ".join(map(str, pids)))
 
     def forward(signum: int, frame: Any) -> None:
         for p in pids:
@@ -1030,7 +1152,39 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
             except ProcessLookupError:
                 pass
 
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGINT/SIGTERM are blocked while forking: a worker must not die of a
+    # signal that arrives before it has its own handlers (it then stops as soon
+    # as it can, still exiting 0), nor run the supervisor's handler.
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    old: dict = {}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        for i in range(workers):
+            pid = os.fork()
+            if pid == 0:  # worker
+                code = 0
+                try:
+                    reserve.close()
+                    early: list[int] = []
+                    for sig in sigs:
+                        signal.signal(sig, lambda signum, frame, early=early: early.append(signum))
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                    server = Server(make_app(), host, port, reuse_port=True, **options)
+                    server.install_signal_handlers(timeout=stop_timeout)
+                    if early:
+                        server.stop(stop_timeout)
+                    server.serve_forever()
+                except BaseException:
+                    logger.exception("worker %d failed", i)
+                    code = 1
+                finally:
+                    logging.shutdown()
+                    os._exit(code)
+            pids.append(pid)
+        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    logger.info("started %d workers on port %d: %s", workers, port, " ".join(map(str, pids)))
     status = 0
     try:
         remaining = set(pids)
