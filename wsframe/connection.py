@@ -322,6 +322,9 @@ class _Connection:
 
     def send_binary(self, data, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a binary message (bytes-like), or a fragment of one with ``fin=False``."""
+        if fin and self._plain and data.__class__ is bytes:
+            write_frame(self._out, 2, data, client=self._client)
+            return
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if fin and self._plain:
