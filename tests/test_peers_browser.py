@@ -2,7 +2,10 @@
 `playwright install`) against `wsframe echo`: a page served from localhost
 opens ws:// and wss:// (a trustme CA trusted through an NSS database in a
 temporary HOME, made with certutil), sends ASCII and non-ASCII text, a 1 MiB
-text message (Chromium fragments it), binary, and closes with code 4010.
+text message, binary, and closes with code 4010. permessage-deflate (on in
+`wsframe echo` by default) must be negotiated (``ws.extensions`` in the page);
+over ws:// a relay parses the frames Chromium sends, to check that the 1 MiB
+message went out compressed (RSV1) and fragmented, and still echoed intact.
 Skipped when a tool is missing unless WSFRAME_REQUIRE_PEERS=1. ``-m peers``."""
 
 from __future__ import annotations
@@ -86,17 +89,46 @@ def run_page(browser, page_url: str, ws_url: str) -> dict:
         page.close()
 
 
-def check(report: dict) -> None:
+def check(report: dict, compression: bool = True) -> None:
     assert report["errors"] == [], report
     assert report["opened"], report
+    if compression:
+        assert report["extensions"].startswith("permessage-deflate"), report
+    else:
+        assert report["extensions"] == "", report
+    assert report["bigLength"] == 1 << 20, report
     assert report["echoes"] == {"ascii": True, "nonascii": True, "big": True, "binary": True}, report
     code, _reason, clean = report["close"]
     assert code == 4010 and clean, report
 
 
 def test_chromium_ws(browser, page_url):
-    with S.EchoProcess() as echo:
-        check(run_page(browser, page_url, echo.url))
+    with S.EchoProcess() as echo, S.FrameTap(echo.port) as tap:
+        check(run_page(browser, page_url, f"ws://localhost:{tap.port}/"))
+        assert tap.errors == []
+        frames = tap.frames
+    # The wire, client to server: text, text, the big text, binary, close. Each
+    # message starts with a TEXT/BINARY frame; continuation frames (opcode 0) follow.
+    messages: list[list] = []
+    for _conn, op, rsv1, fin, size in frames:
+        if op in (1, 2):
+            messages.append([(op, rsv1, fin, size)])
+        elif op == 0:
+            messages[-1].append((op, rsv1, fin, size))
+    assert len(messages) == 4, frames
+    big = messages[2]
+    assert big[0][0] == 1 and big[0][1], f"the 1 MiB text was not compressed: {big[:3]}"
+    assert not any(rsv1 for _op, rsv1, _fin, _size in big[1:]), big  # RSV1 on the first frame only
+    assert len(big) > 1, f"the 1 MiB text was not fragmented: {big}"
+    assert big[-1][2] and not any(fin for _op, _rsv1, fin, _size in big[:-1]), big
+    wire = sum(size for *_rest, size in big)
+    assert wire < (1 << 20), f"compressed size {wire} B"
+    print(f"Chromium sent the 1 MiB text as {len(big)} frames, {wire} B compressed")
+
+
+def test_chromium_ws_no_compression(browser, page_url):
+    with S.EchoProcess("--no-compression") as echo:
+        check(run_page(browser, page_url, echo.url), compression=False)
 
 
 def test_chromium_wss(browser, page_url, certs):

@@ -423,6 +423,16 @@ def test_max_size_exact_on_decompressed_bytes(limit):
                 ext.decode(0, data[half:], 0, True, limit - len(out))
 
 
+@pytest.mark.parametrize("max_size", [None, 16 << 20])
+@pytest.mark.parametrize("size", [(256 << 10) - 1, 256 << 10, (256 << 10) + 1, 3 << 20])
+def test_small_frame_expanding_past_one_step(size, max_size):
+    # A compressed payload of a few KiB expanding beyond one 256 KiB output step
+    # (the single-small-frame fast path must carry on, with or without a limit).
+    data = deflate(b"z" * size)
+    assert len(data) < 4096
+    assert PerMessageDeflate().decode(1, data, 0x40, True, max_size) == b"z" * size
+
+
 def test_max_message_size_through_connection():
     server, client = open_pair(max_message_size=10_000)
     client.send_binary(b"a" * 10_000)

@@ -99,6 +99,12 @@ class ClientWebSocket:
         return self.conn.subprotocol
 
     @property
+    def extensions(self) -> list:
+        """The negotiated extensions (e.g. a
+        :class:`~wsframe.permessage_deflate.PerMessageDeflate`), in the server's order."""
+        return list(self.conn.extensions)
+
+    @property
     def response(self) -> Any:
         """The server's handshake response (see :mod:`wsframe.handshake`)."""
         return self.conn.response
@@ -367,8 +373,11 @@ def connect(
     ``extra_headers`` added to the request. The TCP connect, TLS and HTTP
     handshakes must complete within ``open_timeout`` seconds;
     ``close_timeout`` bounds :meth:`ClientWebSocket.close`. Messages larger
-    than ``max_message_size`` bytes fail the connection with 1009. Other
-    keyword arguments go to :class:`~wsframe.connection.ClientConnection`.
+    than ``max_message_size`` bytes fail the connection with 1009 (decompressed
+    size, when compressed). Other keyword arguments go to
+    :class:`~wsframe.connection.ClientConnection`, e.g.
+    ``extensions=[ClientPerMessageDeflate()]`` (from
+    :mod:`wsframe.permessage_deflate`) to offer compression.
 
     Raises :class:`wsframe.HandshakeError` (:class:`wsframe.InvalidStatus` when
     the server answered with another status than 101), :class:`TimeoutError`,

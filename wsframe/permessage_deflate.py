@@ -234,6 +234,8 @@ class PerMessageDeflate(Extension):
         "threshold",
         "_encoder",
         "_decoder",
+        "_compress",
+        "_flush",
         "_end_flush",
         "_deflating",
         "_inflating",
@@ -265,6 +267,8 @@ class PerMessageDeflate(Extension):
         self.threshold = threshold
         self._encoder = None  # created on first compressed message
         self._decoder = None
+        self._compress = None  # bound methods of the encoder, cached
+        self._flush = None
         self._end_flush = _FULL if local_no_context_takeover else _SYNC
         self._deflating = False  # a compressed fragmented message is being sent
         self._inflating = False  # a compressed fragmented message is being received
@@ -272,48 +276,100 @@ class PerMessageDeflate(Extension):
     def _new_encoder(self):
         # zlib refuses raw wbits 8; 9 never emits distances above 250 (module docstring).
         bits = self.local_max_window_bits
-        return zlib.compressobj(self.compress_level, zlib.DEFLATED, -9 if bits < 9 else -bits, self.mem_level)
+        enc = self._encoder = zlib.compressobj(
+            self.compress_level, zlib.DEFLATED, -9 if bits < 9 else -bits, self.mem_level
+        )
+        self._compress = enc.compress
+        self._flush = enc.flush
+        return enc
+
+    def _new_decoder(self):
+        # A 9-bit window decodes every 8-bit stream; zlib's raw-deflate 8 is shaky across versions.
+        bits = self.remote_max_window_bits
+        dec = self._decoder = zlib.decompressobj(-9 if bits < 9 else -bits)
+        return dec
 
     # -- sending -----------------------------------------------------------------
 
     def encode(self, opcode: int, payload, fin: bool, compress: bool = True) -> Tuple[bytes, int]:
-        if opcode:  # first frame of a message
-            if not compress or (fin and len(payload) < self.threshold):
+        if fin and opcode:
+            # A whole message in one frame (the common case): no fragment state to keep.
+            # (A new message never starts while a fragmented one is being sent: the
+            # connection refuses that, so _deflating is False here.)
+            if not compress or len(payload) < self.threshold:
+                return payload, 0
+            compress_ = self._compress
+            if compress_ is None:
+                self._new_encoder()
+                compress_ = self._compress
+            data = compress_(payload)
+            if data:
+                data += self._flush(self._end_flush)
+            else:
+                data = self._flush(self._end_flush)
+            # The flush ends with the empty stored block 00 00 ff ff: strip it (RFC 7692 7.2.1).
+            return (data[:-4] if len(data) < _SMALL else memoryview(data)[:-4]), RSV1
+        return self._encode_fragment(opcode, payload, fin, compress)
+
+    def _encode_fragment(self, opcode: int, payload, fin: bool, compress: bool) -> Tuple[bytes, int]:
+        if opcode:  # first frame of a fragmented message
+            if not compress:
                 self._deflating = False
                 return payload, 0
+            self._deflating = True
             rsv = RSV1
-            if not fin:
-                self._deflating = True
         else:
             if not self._deflating:
                 return payload, 0
             rsv = 0
             if fin:
                 self._deflating = False
-        enc = self._encoder
-        if enc is None:
-            enc = self._encoder = self._new_encoder()
-        data = enc.compress(payload)
+        if self._compress is None:
+            self._new_encoder()
+        data = self._compress(payload)
         if fin:
             if data:
-                data += enc.flush(self._end_flush)
+                data += self._flush(self._end_flush)
             else:
-                data = enc.flush(self._end_flush)
-            # The flush ends with the empty stored block 00 00 ff ff: strip it (RFC 7692 7.2.1).
+                data = self._flush(self._end_flush)
             return (data[:-4] if len(data) < _SMALL else memoryview(data)[:-4]), rsv
         if data:
-            return data + enc.flush(_SYNC), rsv
-        return enc.flush(_SYNC), rsv
+            return data + self._flush(_SYNC), rsv
+        return self._flush(_SYNC), rsv
 
     # -- receiving ---------------------------------------------------------------
 
     def decode(self, opcode: int, payload, rsv: int, fin: bool, max_size: Optional[int]) -> bytes:
+        if fin and opcode and len(payload) < _SMALL:
+            # A whole message in one small frame (the common case). (A new message
+            # never starts while a fragmented one is being received: the connection
+            # fails the connection first, so _inflating is False here.)
+            if not rsv & RSV1:
+                return payload
+            dec = self._decoder
+            if dec is None:
+                dec = self._new_decoder()
+            limit = _STEP if max_size is None or max_size >= _STEP else max_size + 1
+            try:
+                out = dec.decompress(payload + _TAIL, limit)
+                if len(out) >= limit:  # the step is full: too big, or more output follows
+                    out = self._inflate_more(dec, out, max_size)
+            except zlib.error as exc:
+                raise ProtocolError(f"invalid compressed data: {exc}") from None
+            if dec.eof:
+                # The peer ended the message with a final block: the next message starts afresh.
+                if dec.unused_data not in (b"", _TAIL):
+                    raise ProtocolError("data after the end of the compressed stream")
+                self._decoder = None
+            return out
+        return self._decode_general(opcode, payload, rsv, fin, max_size)
+
+    def _decode_general(self, opcode: int, payload, rsv: int, fin: bool, max_size: Optional[int]) -> bytes:
         if opcode:
             if not rsv & RSV1:
                 self._inflating = False
                 return payload
-            if not fin:
-                self._inflating = True
+            self._inflating = not fin
         else:
             if rsv & RSV1:
                 raise ProtocolError("RSV1 set on a continuation frame")
@@ -323,18 +379,11 @@ class PerMessageDeflate(Extension):
                 self._inflating = False
         dec = self._decoder
         if dec is None:
-            # A 9-bit window decodes every 8-bit stream; zlib's raw-deflate 8 is shaky across versions.
-            bits = self.remote_max_window_bits
-            dec = self._decoder = zlib.decompressobj(-9 if bits < 9 else -bits)
+            dec = self._new_decoder()
         try:
             if fin:
-                if len(payload) < _SMALL:
-                    if max_size is not None and max_size < _STEP:  # inlined _inflate fast path
-                        out = dec.decompress(payload + _TAIL, max_size + 1)
-                        if len(out) > max_size:
-                            raise PayloadTooBig(f"decompressed message exceeds {max_size} more bytes")
-                    else:
-                        out = self._inflate(dec, payload + _TAIL, max_size)
+                if len(payload) < _SMALL:  # appending the tail (one small copy) saves a call
+                    out = self._inflate(dec, payload + _TAIL, max_size)
                 else:
                     out = self._inflate(dec, payload, max_size)
                     rest = self._inflate(dec, _TAIL, None if max_size is None else max_size - len(out))
@@ -353,6 +402,13 @@ class PerMessageDeflate(Extension):
             raise ProtocolError(f"invalid compressed data: {exc}") from None
 
     @staticmethod
+    def _inflate_more(dec, out, max_size: Optional[int]) -> bytes:
+        """Continue a decompression whose first step (``out``) filled its output limit."""
+        if max_size is not None and len(out) > max_size:
+            raise PayloadTooBig(f"decompressed message exceeds {max_size} more bytes")
+        return PerMessageDeflate._inflate_loop(dec, [dec.unconsumed_tail], [out], len(out), max_size)
+
+    @staticmethod
     def _inflate(dec, data, max_size: Optional[int]) -> bytes:
         if max_size is None:
             return dec.decompress(data)
@@ -367,22 +423,23 @@ class PerMessageDeflate(Extension):
             out = dec.decompress(data, _STEP)
             if len(out) < _STEP and not dec.unconsumed_tail:
                 return out  # the common case: one call, no copy
-            chunks = [out]
-            total = len(out)
-            pieces = [dec.unconsumed_tail]
-        else:
-            # Feed big inputs in slices: zlib copies the unconsumed input into
-            # unconsumed_tail after every bounded step, so passing a whole
-            # frame would duplicate it while a bomb is being expanded.
-            view = memoryview(data)
-            pieces = [view[i : i + _IN_STEP] for i in range(0, len(view), _IN_STEP)]
-            chunks = []
-            total = 0
+            return PerMessageDeflate._inflate_loop(dec, [dec.unconsumed_tail], [out], len(out), max_size)
+        # Feed big inputs in slices: zlib copies the unconsumed input into
+        # unconsumed_tail after every bounded step, so passing a whole
+        # frame would duplicate it while a bomb is being expanded.
+        view = memoryview(data)
+        pieces = [view[i : i + _IN_STEP] for i in range(0, len(view), _IN_STEP)]
+        return PerMessageDeflate._inflate_loop(dec, pieces, [], 0, max_size)
+
+    @staticmethod
+    def _inflate_loop(dec, pieces, chunks, total: int, max_size: Optional[int]) -> bytes:
+        """Decompress ``pieces`` in output steps of at most _STEP, stopping past ``max_size``."""
+        limit = (1 << 62) if max_size is None else max_size
         for tail in pieces:
             while True:
-                if total > max_size:
+                if total > limit:
                     raise PayloadTooBig(f"decompressed message exceeds {max_size} more bytes")
-                step = max_size + 1 - total
+                step = limit + 1 - total
                 if step > _STEP:
                     step = _STEP
                 out = dec.decompress(tail, step)  # an empty tail still flushes pending output
@@ -392,13 +449,15 @@ class PerMessageDeflate(Extension):
                 tail = dec.unconsumed_tail
                 if not tail and len(out) < step:
                     break
-        if total > max_size:
+        if total > limit:
             raise PayloadTooBig(f"decompressed message exceeds {max_size} more bytes")
         return b"".join(chunks)
 
     def close(self) -> None:
         self._encoder = None
         self._decoder = None
+        self._compress = None
+        self._flush = None
 
     def __repr__(self) -> str:
         return (

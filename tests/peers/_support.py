@@ -223,3 +223,101 @@ def make_certs(tmp_path: Path):
             f.write(extra.bytes())
     cert.private_key_pem.write_to_path(str(key_path))
     return ca, ca_path, cert_path, key_path
+
+
+class FrameTap:
+    """A TCP relay in front of a ws:// server that parses the frames each client sends.
+
+    ``FrameTap(port)`` listens on :attr:`port`; every connection is relayed to
+    127.0.0.1:``port``. Client-to-server bytes after the upgrade request are
+    parsed with wsframe's own frame parser (RSV1 allowed, no size limit) and
+    recorded in :attr:`frames` as ``(connection index, opcode, rsv1, fin,
+    payload length)``: what the peer actually put on the wire (compressed?
+    fragmented?). Test code only; ws:// only.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.frames: list[tuple[int, int, bool, bool, int]] = []
+        self.errors: list[str] = []
+        self._lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._lsock.getsockname()[1]
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = False
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept(self) -> None:
+        n = 0
+        while not self._stop:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError as exc:
+                self.errors.append(f"upstream connect: {exc}")
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._socks += [client, upstream]
+            for args in ((client, upstream, n), (upstream, client, None)):
+                t = threading.Thread(target=self._relay, args=args, daemon=True)
+                t.start()
+                self._threads.append(t)
+            n += 1
+
+    def _relay(self, src: socket.socket, dst: socket.socket, index: Optional[int]) -> None:
+        from wsframe.codec import FrameParser
+
+        parser = None
+        head = b""
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    break
+                dst.sendall(data)
+                if index is None:
+                    continue
+                if parser is None:
+                    head += data
+                    end = head.find(b"\r\n\r\n")
+                    if end < 0:
+                        continue
+                    parser = FrameParser(server=True, max_frame_size=None, allowed_rsv=0x40)
+                    data, head = head[end + 4:], b""
+                for f in parser.feed(data):
+                    self.frames.append((index, f.opcode, bool(f.rsv1), bool(f.fin), len(f.payload)))
+        except Exception as exc:  # reported to the test
+            if not self._stop:
+                self.errors.append(f"relay: {exc!r}")
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop = True
+        self._lsock.close()
+        with self._lock:
+            for s in self._socks:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        for t in self._threads:
+            t.join(5)
+
+    def __enter__(self) -> "FrameTap":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

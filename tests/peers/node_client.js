@@ -2,12 +2,13 @@
 // usage: node node_client.js ws|websocket URL
 // Checks: ASCII and non-ASCII text, 1 MiB text, binary, a fragmented message,
 // ping/pong, and closing with code 4001. Trusts NODE_EXTRA_CA_CERTS for wss://.
+// Reports the negotiated extensions (ws only; WebSocket-Node has no compression).
 'use strict';
 const lib = process.argv[2];
 const url = process.argv[3];
 const big = 'x'.repeat(1 << 20);
 const bin = Buffer.from([0, 1, 2, 253, 254, 255]);
-const results = { lib, echoes: {}, pong: false, close: null, errors: [] };
+const results = { lib, echoes: {}, pong: false, close: null, errors: [], extensions: null };
 const timer = setTimeout(() => { results.errors.push('timeout'); done(); }, 20000);
 let finished = false;
 function done() {
@@ -54,7 +55,8 @@ if (lib === 'ws') {
       sock.send(fragParts[2], { fin: true });
     } else sock.send(data, { binary: Buffer.isBuffer(data) });
   }
-  sock.on('open', next);
+  // ws offers permessage-deflate by default (perMessageDeflate: true); report what was agreed.
+  sock.on('open', () => { results.extensions = sock.extensions; next(); });
   sock.on('message', (data, isBinary) => {
     const got = isBinary ? data : data.toString('utf8');
     check(steps[i][0], got, isBinary);
