@@ -256,3 +256,55 @@ def test_against_websockets_server_wss(tmp_path):
         with connect(f"wss://localhost:{port}/", cafile=str(ca_path)) as ws:
             ws.send("over tls")
             assert ws.recv(timeout=5) == "over tls"
+
+
+def test_messages_before_a_peer_error_are_returned_and_answered_first():
+    """A server sends a message and a protocol violation in one segment: recv()
+    returns the message, the answer goes out before our close frame (1002)."""
+    import socket
+    import threading
+
+    from wsframe.client import ConnectionClosedError, connect
+    from wsframe.codec import FrameParser, build_frame
+    from wsframe.handshake import accept_key
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    seen = {}
+
+    def serve():
+        conn, _ = lsock.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
+                + build_frame(1, b"hello") + b"\x83\x00"  # a message, then reserved opcode 3
+            )
+            parser = FrameParser(server=True)
+            frames = []
+            conn.settimeout(5)
+            while not any(f.opcode == 8 for f in frames):
+                data = conn.recv(4096)
+                if not data:
+                    break
+                frames += parser.feed(data)
+            seen["frames"] = [(f.opcode, f.payload) for f in frames]
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        ws = connect(f"ws://127.0.0.1:{lsock.getsockname()[1]}/", open_timeout=5, close_timeout=2)
+        assert ws.recv(timeout=5) == "hello"
+        ws.send("answer")
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert info.value.code == 1002
+    finally:
+        t.join(10)
+        lsock.close()
+    assert seen["frames"] == [(1, b"answer"), (8, (1002).to_bytes(2, "big") + seen["frames"][1][1][2:])]

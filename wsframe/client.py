@@ -187,6 +187,13 @@ class ClientWebSocket:
             while not self._messages:
                 if self._closed is not None:
                     raise self._closed
+                if self.conn.failure_pending:
+                    # Every message that came before the peer's error has been
+                    # returned (and maybe answered): now fail the connection.
+                    with self._io_lock:
+                        self._process_locked()  # flushes: the close frame goes out
+                        self._process_locked()  # and the Closed event it made is read
+                    continue
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError("no message within the timeout")
@@ -262,7 +269,10 @@ class ClientWebSocket:
                     err = e.error
                     self._rejected = err if isinstance(err, HandshakeError) else HandshakeError(
                         f"opening handshake failed: {err or e.reason or e.code}")
-        self._flush_locked()
+        if not (self._messages and self.conn.failure_pending):
+            # (With a peer error pending behind queued messages, the flush that
+            # applies it waits until recv() has returned them.)
+            self._flush_locked()
         if self._closed is not None:
             if self.conn.should_close_transport or self._eof or not self._opened:
                 self._close_socket()

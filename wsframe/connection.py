@@ -267,6 +267,15 @@ class _Connection:
         self._out = bytearray()
         return out
 
+    @property
+    def failure_pending(self) -> bool:
+        """True while a peer error that arrived behind delivered messages waits
+        to be applied (by the next ``data_to_send``, ``receive_data`` or
+        ``receive_eof``). An I/O layer that hands messages to its application
+        later (a blocking client) can wait until they are consumed, so that
+        the application's answers go out before the close frame."""
+        return self._pending_error is not None
+
     def _apply_pending_error(self) -> None:
         error = self._pending_error
         self._pending_error = None
