@@ -59,7 +59,9 @@ int wsf_parse_header(const uint8_t *h, size_t avail, const wsf_parser_cfg *cfg, 
     }
     if (op >= 8 && len > 125)
         return header_error(err, WSF_E_CONTROL_TOO_LONG, b0, len);
-    if (cfg->has_limit && len > cfg->max_frame_size)
+    /* The size limit is for data frames: control frames are capped at 125
+     * above, and a small limit must not refuse a legal ping or close. */
+    if (op < 8 && cfg->has_limit && len > cfg->max_frame_size)
         return header_error(err, WSF_E_TOO_BIG, b0, len);
     int masked = (b1 & 0x80u) != 0;
     if (masked) {
@@ -78,6 +80,7 @@ int wsf_parse_header(const uint8_t *h, size_t avail, const wsf_parser_cfg *cfg, 
     /* len < 2^63; on a 32-bit size_t it may not fit: then it can never be
      * complete in memory, and need saturates. */
     info->len = len > (uint64_t)SIZE_MAX ? SIZE_MAX : (size_t)len;
+    info->full_len = len;
     *need = (len > (uint64_t)(SIZE_MAX - hlen)) ? SIZE_MAX : hlen + (size_t)len;
     return 1;
 }

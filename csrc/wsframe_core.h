@@ -85,7 +85,8 @@ typedef struct {
     uint8_t masked;
     uint8_t key[4];
     size_t payload_off;     /* offset of the payload in the parsed buffer */
-    size_t len;             /* payload length */
+    size_t len;             /* payload length (saturated at SIZE_MAX) */
+    uint64_t full_len;      /* payload length as declared */
 } wsf_frame_info;
 
 typedef struct {

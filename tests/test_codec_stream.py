@@ -146,3 +146,62 @@ def test_stream_differential_and_reassembly(impls, frames, masked, cuts):
     assert [x for x in pieces if x[0] >= 8] == [
         (op, p, True, False, False, False) for op, p in payloads if op >= 8
     ]
+
+
+def test_empty_feed_inside_a_streamed_frame_gives_nothing(impl):
+    data = frame_bytes(impl, 1, b"hello world")
+    p = impl.FrameParser(server=True, stream=True)
+    first = [f.astuple() for f in p.feed(data[:8])]
+    assert p.feed(b"") == [] and p.feed(bytearray()) == []
+    rest = [f.astuple() for f in p.feed(data[8:])]
+    assert b"".join(f[1] for f in first + rest) == b"hello world"
+
+
+@pytest.mark.parametrize("opcode", [8, 9, 10])
+def test_size_limit_is_for_data_frames_only(impl, opcode):
+    """A limit below 125 bytes must not refuse a legal control frame."""
+    payload = b"\x03\xe8" + b"r" * 100 if opcode == 8 else b"p" * 100
+    p = impl.FrameParser(server=True, max_frame_size=10, stream=True)
+    assert [f.astuple() for f in p.feed(frame_bytes(impl, opcode, payload))] == [
+        (opcode, payload, True, False, False, False)
+    ]
+
+
+def test_write_frame_pins_its_buffer_while_masking_without_the_gil(c_impl):
+    """Masking a big frame releases the GIL; another thread resizing the output
+    bytearray meanwhile must get BufferError, not free the memory being
+    written (this crashed before the buffer was pinned)."""
+    import subprocess
+    import sys
+
+    script = """
+import threading
+import wsframe._speedups as S
+ba = bytearray()
+payload = b"x" * (4 << 20)
+stop = False
+errors = []
+def grower():
+    while not stop:
+        try:
+            ba.extend(b"y" * 65536)
+            if len(ba) > (32 << 20):
+                del ba[:]
+        except BufferError:
+            errors.append(1)
+t = threading.Thread(target=grower)
+t.start()
+try:
+    for _ in range(20):
+        S.write_frame(ba, 2, payload, client=True)
+finally:
+    stop = True
+    t.join()
+print("ok")
+"""
+    import wsframe
+
+    root = os.path.dirname(os.path.dirname(wsframe.__file__))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])

@@ -699,3 +699,13 @@ def test_data_to_send_hands_over_its_buffer():
     server.send_text("two")
     second = server.data_to_send()
     assert bytes(first) == build_frame(1, b"one") and bytes(second) == build_frame(1, b"two")
+
+
+def test_small_message_limit_still_accepts_control_frames():
+    server = server_with(max_message_size=10)
+    server.receive_data(cframe(9, b"p" * 100))
+    assert server.events() == [Ping(b"p" * 100)]
+    frames = FrameParser(False, None).feed(server.data_to_send())
+    assert [(f.opcode, f.payload) for f in frames] == [(10, b"p" * 100)]
+    server.receive_data(cframe(2, b"x" * 11))
+    assert_failed(server, 1009)

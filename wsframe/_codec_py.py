@@ -432,6 +432,8 @@ class FrameParser:
             raise self._reraise()
         view = _byte_view(data)
         frames: List[Union[Frame, Event]] = []
+        if not len(view):
+            return frames
         if self._rem:
             take = min(self._rem, len(view))
             frames.append(self._piece(view[:take]))
@@ -478,7 +480,7 @@ class FrameParser:
                     return self._fail(R.E_LENGTH_MSB, b0, length, frames)
             if opcode >= 8 and length > 125:
                 return self._fail(R.E_CONTROL_TOO_LONG, b0, length, frames)
-            if limit is not None and length > limit:
+            if limit is not None and length > limit and opcode < 8:  # data frames only
                 return self._fail(R.E_TOO_BIG, b0, length, frames)
             masked = b1 & 0x80
             if masked:

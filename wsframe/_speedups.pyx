@@ -47,6 +47,7 @@ cdef extern from "wsframe_core.h" nogil:
         uint8_t key[4]
         size_t payload_off
         size_t len
+        uint64_t full_len
     ctypedef struct wsf_frame_err:
         int code
         uint8_t b0
@@ -539,7 +540,7 @@ cdef class FrameParser:
             return False
         if wsf_parse_header(h, avail, &self.cfg, &info, &need, &err) != 1:
             return False
-        self.rem = need - info.payload_off
+        self.rem = info.full_len
         self.masked = info.masked
         memcpy(self.key, info.key, 4)
         self.phase = 0
@@ -576,6 +577,8 @@ cdef class FrameParser:
         try:
             p = <const uint8_t *>dv.buf
             n = <size_t>dv.len
+            if n == 0:
+                return frames
             if self.rem:
                 # Stream mode: the next piece of the frame in progress.
                 take = n if self.rem > n else <size_t>self.rem
@@ -733,6 +736,7 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
     cdef int b0, masked
     cdef size_t n
     cdef Py_ssize_t start
+    cdef Py_buffer ov
     if not isinstance(out, bytearray):
         raise TypeError("write_frame needs a bytearray")
     payload = _text_payload(payload)
@@ -745,7 +749,16 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
         if out is payload:
             raise ValueError("write_frame cannot append a buffer to itself")
         PyByteArray_Resize(out, start + <Py_ssize_t>(wsf_header_len(n, masked) + n))
-        _write(<uint8_t *>PyByteArray_AS_STRING(out) + start, b0, <const uint8_t *>dv.buf, n, masked, key)
+        if masked and n >= GIL_RELEASE_MIN:
+            # Masking releases the GIL: pin ``out`` with a buffer export so no
+            # other thread can resize (and free) it meanwhile.
+            PyObject_GetBuffer(out, &ov, PyBUF_WRITABLE)
+            try:
+                _write(<uint8_t *>ov.buf + start, b0, <const uint8_t *>dv.buf, n, masked, key)
+            finally:
+                PyBuffer_Release(&ov)
+        else:
+            _write(<uint8_t *>PyByteArray_AS_STRING(out) + start, b0, <const uint8_t *>dv.buf, n, masked, key)
     finally:
         if release:
             PyBuffer_Release(&dv)
