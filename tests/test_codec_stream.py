@@ -201,7 +201,9 @@ print("ok")
 """
     import wsframe
 
+    # Run beside the package under test (python -c puts the working directory
+    # first on sys.path), so the same wsframe is imported.
     root = os.path.dirname(os.path.dirname(wsframe.__file__))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": root})
+                         cwd=root, env={**os.environ, "PYTHONPATH": root})
     assert out.returncode == 0 and out.stdout.strip() == "ok", (out.returncode, out.stderr[-2000:])
