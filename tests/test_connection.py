@@ -56,6 +56,11 @@ def server_with(**kwargs):
     return server
 
 
+def cframe_server(opcode, payload=b"", fin=True, **kw):
+    """A frame as a server sends it (unmasked)."""
+    return build_frame(opcode, payload, fin=fin, **kw)
+
+
 def cframe(opcode, payload=b"", fin=True, **kw):
     """A frame as a client sends it (masked)."""
     return build_frame(opcode, payload, fin=fin, client=True, **kw)
@@ -64,10 +69,11 @@ def cframe(opcode, payload=b"", fin=True, **kw):
 def assert_failed(server, code):
     """The server failed the connection with close ``code``: frame sent, Closed event, transport closed.
 
-    An error behind messages delivered in the same read is applied at the
-    next data_to_send(), so the events are read both before and after it.
+    An error behind messages delivered in the same read stays pending until
+    apply_pending_failure(), so the events are read both before and after it.
     """
     events = server.events()
+    server.apply_pending_failure()
     out = server.data_to_send()
     events += server.events()
     assert isinstance(events[-1], Closed), events
@@ -646,7 +652,13 @@ def test_error_behind_messages_lets_the_application_answer_first():
     assert server.events() == [TextMessage("first"), BinaryMessage(b"second")]
     assert server.state is State.OPEN  # the failure is pending
     server.send_text("echo: first")
-    out = server.data_to_send()  # the pending failure is applied here, after the answer
+    assert server.failure_pending
+    assert server.data_to_send() == cframe_server(1, b"echo: first")  # draining changes nothing
+    assert server.failure_pending and server.state is State.OPEN and server.events() == []
+    server.send_text("echo: first")
+    assert server.apply_pending_failure() is True  # the close frame goes after the answer
+    assert server.apply_pending_failure() is False
+    out = server.data_to_send()
     frames = FrameParser(False, None).feed(out)
     assert [(f.opcode, f.payload[:2]) for f in frames] == [(1, b"ec"), (8, (1002).to_bytes(2, "big"))]
     (closed,) = server.events()
@@ -709,3 +721,19 @@ def test_small_message_limit_still_accepts_control_frames():
     assert [(f.opcode, f.payload) for f in frames] == [(10, b"p" * 100)]
     server.receive_data(cframe(2, b"x" * 11))
     assert_failed(server, 1009)
+
+
+def test_message_in_progress_tracks_partial_frames_and_fragments():
+    server = server_with()
+    assert not server.message_in_progress
+    frame = cframe(2, b"abcdef")
+    server.receive_data(frame[:3])  # a partial header
+    assert server.message_in_progress
+    server.receive_data(frame[3:])
+    assert server.events() == [BinaryMessage(b"abcdef")]
+    assert not server.message_in_progress
+    server.receive_data(cframe(1, b"a", fin=False))
+    assert server.message_in_progress
+    server.receive_data(cframe(0, b"b"))
+    assert server.events() == [TextMessage("ab")]
+    assert not server.message_in_progress

@@ -21,6 +21,9 @@ from .codec import (
 )
 from .enums import CloseCode, Opcode
 from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
     ConnectionStateError,
     HandshakeError,
     InvalidHandshake,
@@ -35,6 +38,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CloseCode",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
     "ConnectionStateError",
     "Frame",
     "FrameParser",

@@ -30,7 +30,15 @@ from urllib.parse import urlsplit
 
 from . import events as _ev
 from .connection import ClientConnection, State
-from .exceptions import HandshakeError, InvalidStatus, WebSocketError
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    HandshakeError,
+    InvalidStatus,
+    WebSocketError,
+    closed_exception,
+)
 
 __all__ = [
     "ClientWebSocket",
@@ -44,32 +52,8 @@ _WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWri
 _BUF_SIZE = 64 * 1024
 
 
-class ConnectionClosed(WebSocketError):
-    """The connection is closed: raised by :meth:`ClientWebSocket.recv` and
-    :meth:`ClientWebSocket.send` once nothing more can be received or sent.
-
-    ``code`` and ``reason`` are those of the close frame received (1006 when
-    the connection ended without a closing handshake).
-    """
-
-    def __init__(self, code: int, reason: str = "", error: Optional[BaseException] = None) -> None:
-        super().__init__(f"connection closed: {code} {reason}".rstrip())
-        self.code = code
-        self.reason = reason
-        self.error = error
-
-
-class ConnectionClosedOK(ConnectionClosed):
-    """Closed normally (1000 or 1001, or no status code): iteration just ends."""
-
-
-class ConnectionClosedError(ConnectionClosed):
-    """Closed with an error code, or without a closing handshake."""
-
-
 def _closed_exc(code: int, reason: str, error: Optional[BaseException]) -> ConnectionClosed:
-    cls = ConnectionClosedOK if code in (1000, 1001, 1005) and error is None else ConnectionClosedError
-    return cls(code, reason, error)
+    return closed_exception(code, reason, error)
 
 
 class ClientWebSocket:
@@ -191,8 +175,7 @@ class ClientWebSocket:
                     # Every message that came before the peer's error has been
                     # returned (and maybe answered): now fail the connection.
                     with self._io_lock:
-                        self._process_locked()  # flushes: the close frame goes out
-                        self._process_locked()  # and the Closed event it made is read
+                        self._process_locked()  # fails the connection: close frame out, Closed read
                     continue
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -246,7 +229,19 @@ class ClientWebSocket:
         return True
 
     def _process_locked(self) -> None:
-        for e in self.conn.events():
+        self._handle_events(self.conn.events())
+        if self.conn.failure_pending and not self._messages:
+            # A peer error behind messages already returned (and answered): fail now.
+            self.conn.apply_pending_failure()
+            self._handle_events(self.conn.events())
+        self._flush_locked()
+        if self._closed is not None:
+            if self.conn.should_close_transport or self._eof or not self._opened:
+                self._close_socket()
+            self._closed_event.set()
+
+    def _handle_events(self, events) -> None:
+        for e in events:
             t = type(e)
             if t is _ev.TextMessage or t is _ev.BinaryMessage:
                 self._messages.append(e.data)
@@ -269,14 +264,6 @@ class ClientWebSocket:
                     err = e.error
                     self._rejected = err if isinstance(err, HandshakeError) else HandshakeError(
                         f"opening handshake failed: {err or e.reason or e.code}")
-        if not (self._messages and self.conn.failure_pending):
-            # (With a peer error pending behind queued messages, the flush that
-            # applies it waits until recv() has returned them.)
-            self._flush_locked()
-        if self._closed is not None:
-            if self.conn.should_close_transport or self._eof or not self._opened:
-                self._close_socket()
-            self._closed_event.set()
 
     def _on_transport_error(self, exc: BaseException) -> None:
         if not self._eof:

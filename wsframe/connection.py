@@ -53,6 +53,7 @@ from enum import IntEnum
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .codec import Frame, FrameParser, Utf8Validator, build_close_payload, parse_close_payload, write_frame
+from .enums import CloseCode, Opcode
 from .events import (
     BinaryMessage,
     CloseReceived,
@@ -101,6 +102,17 @@ class State(IntEnum):
     CLOSING = 2
     CLOSED = 3
 
+
+# Plain ints for the hot path (IntEnum comparisons cost an attribute lookup).
+_OP_CONT = int(Opcode.CONTINUATION)
+_OP_TEXT = int(Opcode.TEXT)
+_OP_BINARY = int(Opcode.BINARY)
+_OP_CLOSE = int(Opcode.CLOSE)
+_OP_PING = int(Opcode.PING)
+_OP_PONG = int(Opcode.PONG)
+_ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
+_NO_STATUS = int(CloseCode.NO_STATUS_RCVD)
+_INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
 
 _CONNECTING = State.CONNECTING
 _OPEN = State.OPEN
@@ -215,7 +227,7 @@ class _Connection:
         buffer is fine: nothing is kept that is not copied).
         """
         if self._pending_error is not None:
-            self._apply_pending_error()
+            self.apply_pending_failure()
             return
         state = self.state
         try:
@@ -228,12 +240,12 @@ class _Connection:
             if self.state is _CONNECTING:
                 self._abort_handshake(exc)
             elif self.state is not _CLOSED:
-                self._fail(ProtocolError(f"internal error: {exc!r}", 1011))
+                self._fail(ProtocolError(f"internal error: {exc!r}", _INTERNAL_ERROR))
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""
         if self._pending_error is not None:
-            self._apply_pending_error()
+            self.apply_pending_failure()
         state = self.state
         if state is _CLOSED:
             self.should_close_transport = True
@@ -241,9 +253,9 @@ class _Connection:
         if state is _CONNECTING:
             reason = "connection closed during the opening handshake"
             error = InvalidHandshake(reason, 0) if self._client else None
-            self._finish(1006, reason, error, True)
+            self._finish(_ABNORMAL, reason, error, True)
             return
-        self._finish(1006, "connection closed without a closing handshake", None, True)
+        self._finish(_ABNORMAL, "connection closed without a closing handshake", None, True)
 
     def events(self) -> List[Event]:
         """Every event since the last call, in order."""
@@ -252,15 +264,11 @@ class _Connection:
         return events
 
     def data_to_send(self) -> Union[bytes, bytearray]:
-        """Every byte queued for the transport since the last call.
+        """Every byte queued for the transport since the last call (drains only).
 
-        Returns a bytearray (bytes-like) that the caller owns: no copy. A peer
-        error that arrived behind valid messages in one read is applied here,
-        after the application's answers to those messages: its close frame
-        comes last, and the ``Closed`` event is then in the next ``events()``.
+        Returns a bytearray (bytes-like) that the caller owns: no copy, and no
+        other effect: the state and the events are not touched.
         """
-        if self._pending_error is not None:
-            self._apply_pending_error()
         out = self._out
         if not out:
             return b""
@@ -269,18 +277,43 @@ class _Connection:
 
     @property
     def failure_pending(self) -> bool:
-        """True while a peer error that arrived behind delivered messages waits
-        to be applied (by the next ``data_to_send``, ``receive_data`` or
-        ``receive_eof``). An I/O layer that hands messages to its application
-        later (a blocking client) can wait until they are consumed, so that
-        the application's answers go out before the close frame."""
+        """True while a peer error waits behind messages already delivered.
+
+        When one read holds valid messages followed by a protocol error, the
+        messages are delivered and the error is kept pending, so that the
+        application's answers to those messages go out before the close frame
+        (RFC 6455 lets an endpoint finish what it received; Autobahn calls
+        the other order non-strict). The connection stays OPEN and sendable
+        meanwhile. The I/O layer applies the failure with
+        :meth:`apply_pending_failure` once the application has handled the
+        messages (the selectors server: after dispatching the read's events;
+        a queueing I/O layer: when its queue is drained, or after a timeout).
+        ``receive_data()`` and ``receive_eof()`` apply it first as well.
+        """
         return self._pending_error is not None
 
-    def _apply_pending_error(self) -> None:
+    def apply_pending_failure(self) -> bool:
+        """Fail the connection with the pending peer error, if any.
+
+        Queues the close frame (after anything already queued) and emits the
+        ``Closed`` event; returns True when there was a pending failure.
+        """
         error = self._pending_error
+        if error is None:
+            return False
         self._pending_error = None
-        if error is not None:
-            self._fail(error)
+        self._fail(error)
+        return True
+
+    @property
+    def message_in_progress(self) -> bool:
+        """True while a message has started arriving but is not complete: a
+        frame partly received or a fragmented message without its last
+        fragment. An I/O layer's per-message time limit watches this."""
+        if self._msg_op:
+            return True
+        parser = self._parser
+        return parser is not None and self.state is _OPEN and parser.buffered > 0
 
     # -- sending ---------------------------------------------------------------
 
@@ -295,7 +328,7 @@ class _Connection:
         if send_op:
             if send_op != op:
                 raise ConnectionStateError("a fragmented message of the other type is being sent")
-            frame_op = 0
+            frame_op = _OP_CONT
         else:
             frame_op = op
         self._send_op = 0 if fin else op
@@ -321,37 +354,37 @@ class _Connection:
         if fin and self._plain and data.__class__ is str:
             # The frame is built straight into the output buffer; an ASCII str
             # is copied once, from the str itself.
-            write_frame(self._out, 1, data, client=self._client)
+            write_frame(self._out, _OP_TEXT, data, client=self._client)
             return
         if not isinstance(data, str):
             raise TypeError(f"send_text needs a str, not {type(data).__name__}")
         if self.state is not _OPEN:
             self._check_open()
-        self._send_data(1, data.encode("utf-8"), fin, compress)
+        self._send_data(_OP_TEXT, data.encode("utf-8"), fin, compress)
 
     def send_binary(self, data, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a binary message (bytes-like), or a fragment of one with ``fin=False``."""
         if fin and self._plain and data.__class__ is bytes:
-            write_frame(self._out, 2, data, client=self._client)
+            write_frame(self._out, _OP_BINARY, data, client=self._client)
             return
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if fin and self._plain:
-            write_frame(self._out, 2, data, client=self._client)
+            write_frame(self._out, _OP_BINARY, data, client=self._client)
             return
         if self.state is not _OPEN:
             self._check_open()
-        self._send_data(2, data, fin, compress)
+        self._send_data(_OP_BINARY, data, fin, compress)
 
     def send_ping(self, payload=b"") -> None:
         """Queue a ping (payload up to 125 bytes; ValueError otherwise)."""
         self._check_open()
-        write_frame(self._out, 9, payload, client=self._client)
+        write_frame(self._out, _OP_PING, payload, client=self._client)
 
     def send_pong(self, payload=b"") -> None:
         """Queue an unsolicited pong (payload up to 125 bytes)."""
         self._check_open()
-        write_frame(self._out, 10, payload, client=self._client)
+        write_frame(self._out, _OP_PONG, payload, client=self._client)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake: queue a close frame with ``code`` and ``reason``.
@@ -368,7 +401,7 @@ class _Connection:
         if state is not _OPEN:
             return
         payload = build_close_payload(code, reason)
-        write_frame(self._out, 8, payload, client=self._client)
+        write_frame(self._out, _OP_CLOSE, payload, client=self._client)
         self._close_sent = True
         self.state = _CLOSING
         self._plain = False
@@ -436,7 +469,7 @@ class _Connection:
         reason = exc.reason
         if not self._close_sent:
             self._close_sent = True
-            write_frame(self._out, 8, build_close_payload(code, _truncate_reason(reason)), client=self._client)
+            write_frame(self._out, _OP_CLOSE, build_close_payload(code, _truncate_reason(reason)), client=self._client)
         self._finish(code, reason, exc, True)
 
     def _receive_frames(self, data) -> None:
@@ -472,17 +505,17 @@ class _Connection:
     def _frame(self, frame) -> bool:
         """Handle any frame off the fast path; True when the connection ended."""
         op = frame.opcode
-        if op >= 8:
+        if op >= _OP_CLOSE:
             if self._ext and (frame.rsv1 or frame.rsv2 or frame.rsv3):
                 self._fail(ProtocolError("reserved bits set on a control frame"))
                 return True
             payload = frame.payload
-            if op == 9:
+            if op == _OP_PING:
                 self._events.append(Ping(payload))
                 if self._auto_pong and self.state is _OPEN:
-                    write_frame(self._out, 10, payload, client=self._client)
+                    write_frame(self._out, _OP_PONG, payload, client=self._client)
                 return False
-            if op == 10:
+            if op == _OP_PONG:
                 self._events.append(Pong(payload))
                 return False
             return self._close_frame(payload)
@@ -510,13 +543,13 @@ class _Connection:
                 self._fail(exc)
                 return True
             except Exception as exc:
-                self._fail(ProtocolError(f"extension error: {exc}", 1011))
+                self._fail(ProtocolError(f"extension error: {exc}", _INTERNAL_ERROR))
                 return True
         size = self._msg_len + len(payload)
         if limit is not None and size > limit:
             self._fail(PayloadTooBig(f"message of more than {limit} bytes"))
             return True
-        text = msg_op == 1
+        text = msg_op == _OP_TEXT
         if self._stream:
             if text:
                 utf8 = self._utf8
@@ -581,8 +614,8 @@ class _Connection:
         self._events.append(CloseReceived(code, reason))
         if not self._close_sent:
             self._close_sent = True
-            echo = b"" if code == 1005 else bytes(payload[:2])
-            write_frame(self._out, 8, echo, client=self._client)
+            echo = b"" if code == _NO_STATUS else bytes(payload[:2])
+            write_frame(self._out, _OP_CLOSE, echo, client=self._client)
         self._finish(code, reason, None, not self._client)
         return True
 
@@ -590,7 +623,7 @@ class _Connection:
         raise NotImplementedError
 
     def _abort_handshake(self, exc: BaseException) -> None:
-        self._finish(1006, f"internal error: {exc!r}", exc, True)
+        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
 
 
 class ServerConnection(_Connection):
@@ -658,13 +691,13 @@ class ServerConnection(_Connection):
         self._answered = True
         self._early = bytearray()
         self._events.append(Rejected(status, body))
-        self._finish(1006, body or f"handshake rejected with status {status}", error, True)
+        self._finish(_ABNORMAL, body or f"handshake rejected with status {status}", error, True)
 
     def _abort_handshake(self, exc: BaseException) -> None:
         if not self._answered:
             self._answered = True
             self._out += build_reject_response(500, "internal server error")
-        self._finish(1006, f"internal error: {exc!r}", exc, True)
+        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
 
     def _negotiate_extensions(self, request) -> Tuple[List[Extension], Optional[str], int]:
         if not self._ext_factories:
@@ -796,10 +829,10 @@ class ClientConnection(_Connection):
             extensions, rsv = self._accept_extensions(response)
         except InvalidStatus as exc:
             self._events.append(Rejected(exc.status, response.reason if response else exc.reason))
-            self._finish(1006, exc.reason, exc, True)
+            self._finish(_ABNORMAL, exc.reason, exc, True)
             return
         except HandshakeError as exc:
-            self._finish(1006, exc.reason, exc, True)
+            self._finish(_ABNORMAL, exc.reason, exc, True)
             return
         self._open(extensions, rsv)
         if rest:

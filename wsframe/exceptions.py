@@ -11,6 +11,9 @@ __all__ = [
     "InvalidHandshake",
     "InvalidStatus",
     "ConnectionStateError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
 ]
 
 
@@ -85,3 +88,37 @@ class InvalidStatus(HandshakeError):
 class ConnectionStateError(WebSocketError):
     """The local application used a connection in a state that forbids it
     (sending before the handshake or after close)."""
+
+
+class ConnectionClosed(WebSocketError):
+    """The connection is closed: raised by the I/O layers' ``recv()`` and
+    ``send()`` (blocking client, asyncio) once nothing more can be received
+    or sent.
+
+    ``code`` and ``reason`` are those of the close frame received (1006 when
+    the connection ended without a closing handshake); ``error`` is the
+    exception that failed the connection, if any.
+    """
+
+    def __init__(self, code: int, reason: str = "", error: "BaseException | None" = None) -> None:
+        super().__init__(f"connection closed: {code} {reason}".rstrip())
+        self.code = code
+        self.reason = reason
+        self.error = error
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.reason))
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """Closed normally (1000 or 1001, or no status code): iteration just ends."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """Closed with an error code, or without a closing handshake."""
+
+
+def closed_exception(code: int, reason: str, error: "BaseException | None" = None) -> ConnectionClosed:
+    """The exception for a connection closed with ``code``: OK for 1000, 1001 and 1005 without an error."""
+    cls = ConnectionClosedOK if code in (1000, 1001, 1005) and error is None else ConnectionClosedError
+    return cls(code, reason, error)

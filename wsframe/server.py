@@ -816,18 +816,15 @@ class Server:
                 c.dirty = False
                 return
         c.dirty = False
+        if conn.failure_pending:
+            # A peer error behind the messages just dispatched: the answers to
+            # them are queued, so the close frame now goes out after them.
+            conn.apply_pending_failure()
+            self._dispatch(c, conn.events())
+            if c.phase == _DEAD:
+                return
         data = conn.data_to_send()
         if conn.state is not _STATE_OPEN:
-            # data_to_send() applies a peer error that arrived behind valid
-            # messages (after the answers to them): its Closed event is new.
-            evs = conn.events()
-            if evs:
-                self._dispatch(c, evs)
-                if c.phase == _DEAD:
-                    return
-                more = conn.data_to_send()
-                if more:
-                    data = data + more
             if c.closing_since == 0.0 and c.phase == _OPEN:
                 c.closing_since = self._now  # closing or failed: bounded by close_timeout
         if data:
