@@ -1,78 +1,195 @@
-"""The ``wsframe`` command line.
+"""The ``wsframe`` command line: argument checking, start-up and one-line errors.
 
 ``wsframe echo``
-    an echo server (ws://, or wss:// with ``--certfile``/``--keyfile``); it logs
-    its URL at start and stops gracefully on SIGINT/SIGTERM (exit status 0).
+    an echo server (ws://, or wss:// with ``--certfile``/``--keyfile``) on the
+    selectors server, or on the asyncio one with ``--loop asyncio|uvloop``; it
+    logs which codec is active and its URL at start, and stops gracefully on
+    SIGINT/SIGTERM (exit status 0).
 ``wsframe client URL``
-    a small interactive client: each line of standard input is sent as a text
-    message, every message received is printed.
+    a small interactive client: each line of standard input is sent (as text,
+    or binary with ``--binary``/``--hex``), every message received is printed;
+    it exits when the server closes, printing the close code and reason.
+
+Every user error is one line on stderr naming the cause and the option, file,
+host or port; no traceback unless ``-v`` is given. Exit status: 2 for a usage
+error (a bad option value, a missing or unusable file, a host that is not an
+address of this machine), 1 for a run-time error (port in use, connection
+refused), 0 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib.util
+import ipaddress
 import logging
+import math
+import os
+import re
+import socket
+import ssl
 import sys
 import threading
 import time
-from typing import Optional, Sequence
+import traceback
+from typing import Any, NoReturn, Optional, Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "CLIError"]
+
+logger = logging.getLogger("wsframe.cli")
 
 _DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024  # the largest Autobahn 9.x message
+_MAX_SIZE = 1 << 62
+USAGE, RUNTIME = 2, 1
+
+
+class CLIError(Exception):
+    """A user error: printed as one line; ``status`` is 2 (usage) or 1 (run time)."""
+
+    def __init__(self, message: str, status: int = RUNTIME) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block is left to ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())
+        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- option value types (each error names the problem; argparse adds the option) --
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0..65535)") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: a port is 0..65535 (0 = any free port)")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: must be 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds (must be > 0)")
+    return value
 
 
 def _size(text: str) -> int:
-    """Parse a size: plain bytes or with a K/M/G suffix (powers of 1024); 0 = unlimited."""
-    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    """A size: plain bytes or with a K/M/G suffix (powers of 1024); 0 = unlimited."""
+    t = text.strip().upper()
+    t = t[:-1] if t.endswith("B") else t
+    t = t[:-1] if t.endswith("I") else t
     mult = 1
     if t and t[-1] in "KMG":
         mult = 1024 ** ("KMG".index(t[-1]) + 1)
         t = t[:-1]
-    value = int(float(t) * mult)
-    if value < 0:
-        raise argparse.ArgumentTypeError("size must be >= 0")
-    return value
+    try:
+        number = float(t)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or number * mult > _MAX_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (bytes, or a number with a K/M/G suffix such as 16M; 0 = no limit)")
+    return int(number * mult)
+
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def _host(text: str) -> str:
+    """An IP address or a syntactically valid host name (resolved when binding)."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9.]+", bare) or ":" in bare or not _HOSTNAME.match(bare):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or host name")
+    return bare
+
+
+# -- the parser ------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wsframe`` command."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="wsframe", description="wsframe: WebSocket (RFC 6455) tools")
+    parser = _Parser(prog="wsframe", description="wsframe: WebSocket (RFC 6455) tools",
+                     epilog="Exit status: 0 success, 1 run-time error (port in use, connection refused),"
+                            " 2 usage error. Errors are one line; -v adds the traceback.")
     parser.add_argument("--version", action="version", version=f"wsframe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     echo = sub.add_parser("echo", help="run an echo server",
                           description="Serve WebSocket clients, echoing every message.")
-    echo.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    echo.add_argument("--port", type=int, default=9001, help="port, 0 for any free one (default: %(default)s)")
+    echo.add_argument("--host", type=_host, default="127.0.0.1",
+                      help="address to listen on (default: %(default)s)")
+    echo.add_argument("--port", type=_port, default=9001,
+                      help="port 0..65535, 0 for any free one (default: %(default)s)")
     echo.add_argument("--certfile", help="PEM certificate chain: serve wss://")
-    echo.add_argument("--keyfile", help="PEM private key (default: in --certfile)")
+    echo.add_argument("--keyfile", help="PEM private key, unencrypted (default: in --certfile)")
     echo.add_argument("--max-message-size", type=_size, default=_DEFAULT_MAX_MESSAGE, metavar="BYTES",
                       help="largest message accepted, 0 = no limit (K/M/G suffixes; default: 16M)")
-    echo.add_argument("--max-connections", type=int, default=10000, help="default: %(default)s")
-    echo.add_argument("--workers", type=int, default=1, metavar="N",
-                      help="processes sharing the port with SO_REUSEPORT (default: 1)")
-    echo.add_argument("--ping-interval", type=float, default=None, metavar="SECONDS",
+    echo.add_argument("--max-connections", type=_at_least_one, default=10000, metavar="N",
+                      help="past it new connections get HTTP 503 (default: %(default)s)")
+    echo.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
+                      help="processes sharing the port with SO_REUSEPORT (default: 1; --loop selectors only)")
+    echo.add_argument("--ping-interval", type=_seconds, default=None, metavar="SECONDS",
                       help="send keepalive pings after this long without input (default: off)")
-    echo.add_argument("--ping-timeout", type=float, default=20.0, metavar="SECONDS",
+    echo.add_argument("--ping-timeout", type=_seconds, default=20.0, metavar="SECONDS",
                       help="fail the connection when no input follows a keepalive ping (default: 20)")
-    echo.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+    echo.add_argument("--idle-timeout", type=_seconds, default=None, metavar="SECONDS",
                       help="close connections idle this long (default: off)")
     echo.add_argument("--no-compression", dest="compression", action="store_false",
-                      help="do not negotiate permessage-deflate (on by default when available)")
+                      help="do not negotiate permessage-deflate (on by default)")
+    echo.add_argument("--loop", choices=("selectors", "asyncio", "uvloop"), default="selectors",
+                      help="server implementation: the selectors server (default), the asyncio server,"
+                           " or the asyncio server on uvloop (needs uvloop installed)")
     echo.add_argument("-v", "--verbose", action="count", default=0,
-                      help="log connections at debug level")
+                      help="log connections at debug level; show tracebacks of errors")
     echo.set_defaults(func=_cmd_echo)
 
-    client = sub.add_parser("client", help="interactive client: stdin lines are sent, messages printed")
+    client = sub.add_parser(
+        "client", help="interactive client: stdin lines are sent, messages printed",
+        description="Send each line of standard input as a message and print every message received"
+                    " ('< text', or '< binary N bytes: HEX'). Exits when the server closes (printing the"
+                    " close code and reason; status 0 for 1000/1001, 1 otherwise) or, at the end of input,"
+                    " once the server has been quiet for --linger seconds (then closes with 1000).")
     client.add_argument("url", help="ws:// or wss:// URL")
+    mode = client.add_mutually_exclusive_group()
+    mode.add_argument("--binary", action="store_true",
+                      help="send each line as a binary message (its UTF-8 bytes) instead of text")
+    mode.add_argument("--hex", action="store_true",
+                      help="each line is hex digits (spaces allowed), sent as a binary message;"
+                           " binary messages received are printed in full hex")
     client.add_argument("--cafile", help="CA certificates (PEM) to trust for wss://")
     client.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
     client.add_argument("--subprotocol", action="append", default=[], help="offer a subprotocol (repeatable)")
-    client.add_argument("-v", "--verbose", action="count", default=0)
+    client.add_argument("--linger", type=_seconds, default=0.5, metavar="SECONDS",
+                        help="at the end of input, wait until no message came for this long (default: 0.5)")
+    client.add_argument("-v", "--verbose", action="count", default=0, help="show tracebacks of errors")
     client.set_defaults(func=_cmd_client)
     return parser
 
@@ -85,33 +202,160 @@ def _setup_logging(verbose: int) -> None:
     )
 
 
-def _cmd_echo(args: argparse.Namespace) -> int:
-    from .server import EchoApplication, Server, make_ssl_context, run_workers
+# -- echo --------------------------------------------------------------------------------------
 
+
+def codec_description() -> str:
+    """Which codec is active: the C extension and its SIMD level, or pure Python and why."""
+    from . import codec
+
+    if codec.speedups_enabled:
+        level = getattr(codec.implementation, "simd_level", lambda: "unknown")()
+        return f"C extension (SIMD: {level})"
+    if not codec._want_extensions():
+        return "pure Python (WSFRAME_NO_EXTENSIONS is set)"
+    where = os.path.dirname(os.path.dirname(os.path.abspath(codec.__file__)))
+    return (f"pure Python: the C extension is not built for the wsframe imported from {where}"
+            " (build it there with `pip install -e .`, or `python setup.py build_ext --inplace`)")
+
+
+def _read_text(path: str) -> str:
+    with open(path, "rb") as f:
+        return f.read(1 << 20).decode("latin-1")
+
+
+def _check_file(option: str, path: str) -> None:
+    if not os.path.exists(path):
+        raise CLIError(f"{option} {path}: no such file", USAGE)
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path}: is a directory, not a PEM file", USAGE)
+    try:
+        _read_text(path)
+    except OSError as exc:
+        raise CLIError(f"{option} {path}: cannot read it ({exc.strerror})", USAGE) from exc
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _tls_context(certfile: str, keyfile: Optional[str]) -> ssl.SSLContext:
+    """The server TLS context, or a CLIError saying what is wrong with the files."""
+    _check_file("--certfile", certfile)
+    if keyfile is not None:
+        _check_file("--keyfile", keyfile)
+    key_source = ("--keyfile", keyfile) if keyfile else ("--certfile", certfile)
+
+    def no_password() -> str:
+        raise _EncryptedKey()
+
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.load_cert_chain(certfile, keyfile, password=no_password)
+    except _EncryptedKey:
+        raise CLIError(f"{key_source[0]} {key_source[1]}: the private key is encrypted"
+                       " (give an unencrypted key)", USAGE) from None
+    except ssl.SSLError as exc:
+        raise CLIError(_explain_tls(exc, certfile, keyfile), USAGE) from exc
+    from .server import make_ssl_context
+
+    return make_ssl_context(certfile, keyfile)
+
+
+def _explain_tls(exc: ssl.SSLError, certfile: str, keyfile: Optional[str]) -> str:
+    cert_text = _read_text(certfile)
+    key_text = _read_text(keyfile) if keyfile else cert_text
+    if "-----BEGIN CERTIFICATE-----" not in cert_text:
+        return f"--certfile {certfile}: no PEM certificate in it"
+    if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
+        where = f"--keyfile {keyfile}" if keyfile else f"the key in --certfile {certfile}"
+        return f"{where} does not match the certificate in --certfile {certfile}"
+    if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_text):
+        if keyfile:
+            return f"--keyfile {keyfile}: no PEM private key in it"
+        return f"--certfile {certfile} has a certificate but no private key: give the key with --keyfile"
+    reason = exc.reason or exc.strerror or str(exc)
+    return f"--certfile {certfile}" + (f" / --keyfile {keyfile}" if keyfile else "") + \
+        f": cannot load the certificate and key ({reason})"
+
+
+def _explain_bind(exc: OSError, host: str, port: int) -> CLIError:
+    """One line for a failure to listen on host:port."""
+    if isinstance(exc, socket.gaierror):
+        return CLIError(f"--host {host}: cannot resolve it ({exc.strerror})", USAGE)
+    if exc.errno == errno.EADDRINUSE:
+        return CLIError(f"port {port} on {host} is already in use (--port; 0 picks a free port)")
+    if exc.errno == errno.EACCES:
+        return CLIError(f"no permission to listen on {host} port {port} (ports below 1024 need privileges)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return CLIError(f"--host {host} is not an address of this machine", USAGE)
+    return CLIError(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Fail early, in one line, when host:port cannot be listened on (checked
+    before anything is logged; the server binds for real right after)."""
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise _explain_bind(exc, host, port) from exc
+    error: Optional[OSError] = None
+    for family, type_, proto, _, addr in infos:
+        with socket.socket(family, type_, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(addr)
+                return
+            except OSError as exc:
+                error = exc
+    if error is not None:
+        raise _explain_bind(error, host, port) from error
+
+
+def _cmd_echo(args: argparse.Namespace) -> int:
+    if args.keyfile and not args.certfile:
+        raise CLIError("--keyfile needs --certfile", USAGE)
+    if args.workers > 1 and args.loop != "selectors":
+        raise CLIError(f"--workers {args.workers} needs --loop selectors (the asyncio server runs one process)",
+                       USAGE)
+    run_echo = None
+    if args.loop != "selectors":
+        run_echo = _asyncio_runner(args.loop)
+    ssl_context = _tls_context(args.certfile, args.keyfile) if args.certfile else None
+    _check_bind(args.host, args.port)
     _setup_logging(args.verbose)
-    ssl_context = None
-    if args.certfile:
-        ssl_context = make_ssl_context(args.certfile, args.keyfile)
-    elif args.keyfile:
-        print("wsframe echo: --keyfile needs --certfile", file=sys.stderr)
-        return 2
-    extensions = []
-    if args.compression:
-        try:
-            from .permessage_deflate import ServerPerMessageDeflate
-        except ImportError:  # pragma: no cover - compression not available in this build
-            pass
-        else:
-            extensions.append(ServerPerMessageDeflate())
-    options = dict(
-        ssl_context=ssl_context,
-        extensions=extensions,
+    from . import __version__
+
+    logger.info("wsframe %s echo server (%s loop), codec: %s", __version__, args.loop, codec_description())
+    limits: dict[str, Any] = dict(
         max_message_size=args.max_message_size or None,
         max_connections=args.max_connections,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         idle_timeout=args.idle_timeout,
     )
+    try:
+        if run_echo is not None:
+            return int(run_echo(args.host, args.port, ssl_context=ssl_context, compression=args.compression,
+                                use_uvloop=args.loop == "uvloop", **limits) or 0)
+        return _run_selectors(args, ssl_context, limits)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL) or \
+                isinstance(exc, socket.gaierror):
+            raise _explain_bind(exc, args.host, args.port) from exc
+        raise
+
+
+def _run_selectors(args: argparse.Namespace, ssl_context: Optional[ssl.SSLContext],
+                   limits: dict) -> int:
+    from .server import EchoApplication, Server, run_workers
+
+    extensions = []
+    if args.compression:
+        from .permessage_deflate import ServerPerMessageDeflate
+
+        extensions.append(ServerPerMessageDeflate())
+    options = dict(limits, ssl_context=ssl_context, extensions=extensions)
     if args.workers > 1:
         return run_workers(EchoApplication, args.workers, args.host, args.port, **options)
     server = Server(EchoApplication(), args.host, args.port, **options)
@@ -120,74 +364,155 @@ def _cmd_echo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asyncio_runner(loop: str) -> Any:
+    """``wsframe.asyncio.echo.run_echo``, imported only for ``--loop asyncio|uvloop``."""
+    try:
+        found = importlib.util.find_spec("wsframe.asyncio.echo") is not None
+    except ImportError:
+        found = False
+    if not found:
+        raise CLIError(f"--loop {loop}: the asyncio server (wsframe.asyncio.echo) is not in this wsframe",
+                       RUNTIME)
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise CLIError("--loop uvloop: uvloop is not installed (pip install uvloop)", USAGE)
+    from .asyncio.echo import run_echo
+
+    return run_echo
+
+
+# -- client ------------------------------------------------------------------------------------
+
+
 def _cmd_client(args: argparse.Namespace) -> int:
-    import ssl
+    from urllib.parse import urlsplit
 
-    from .client import ConnectionClosed, connect
+    from .client import connect
+    from .exceptions import ConnectionClosed, ConnectionClosedOK, HandshakeError
 
+    try:
+        parts = urlsplit(args.url)
+        scheme, host, _ = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError as exc:
+        raise CLIError(f"{args.url}: not a valid URL ({exc})", USAGE) from None
+    if scheme not in ("ws", "wss") or not host:
+        raise CLIError(f"{args.url}: not a ws:// or wss:// URL with a host", USAGE)
+    if args.cafile:
+        _check_file("--cafile", args.cafile)
+    ctx = None
+    if scheme == "wss" and (args.insecure or args.cafile):
+        try:
+            ctx = ssl.create_default_context(cafile=args.cafile)
+        except ssl.SSLError as exc:
+            raise CLIError(f"--cafile {args.cafile}: no usable PEM CA certificate in it ({exc.reason})",
+                           USAGE) from None
+        if args.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
     if args.verbose:
         _setup_logging(args.verbose)
-    ctx = None
-    if args.insecure:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
     try:
-        ws = connect(args.url, ssl_context=ctx, cafile=args.cafile, subprotocols=args.subprotocol,
-                     max_message_size=None)
-    except (OSError, Exception) as exc:  # noqa: BLE001 - report any failure to the user
-        print(f"wsframe client: cannot connect to {args.url}: {exc}", file=sys.stderr)
-        return 1
+        ws = connect(args.url, ssl_context=ctx, subprotocols=args.subprotocol, max_message_size=None)
+    except ssl.SSLCertVerificationError as exc:
+        raise CLIError(f"cannot connect to {args.url}: the server's certificate is not trusted"
+                       f" ({exc.verify_message}; see --cafile, --insecure)") from exc
+    except socket.gaierror as exc:
+        raise CLIError(f"cannot connect to {args.url}: cannot resolve {host} ({exc.strerror})") from exc
+    except ConnectionRefusedError as exc:
+        raise CLIError(f"cannot connect to {args.url}: connection refused") from exc
+    except (TimeoutError, socket.timeout) as exc:
+        raise CLIError(f"cannot connect to {args.url}: timed out") from exc
+    except HandshakeError as exc:
+        raise CLIError(f"{args.url}: WebSocket handshake failed: {exc}") from exc
+    except OSError as exc:
+        raise CLIError(f"cannot connect to {args.url}: {exc.strerror or exc}") from exc
     print(f"connected to {args.url}" + (f" ({ws.subprotocol})" if ws.subprotocol else ""),
-          file=sys.stderr)
-    done = threading.Event()
-    status = {"code": 0}
+          file=sys.stderr, flush=True)
+
     last = [time.monotonic()]
-
-    def reader() -> None:
-        try:
-            for msg in ws:
-                last[0] = time.monotonic()
-                if isinstance(msg, bytes):
-                    print(f"< (binary, {len(msg)} bytes) {msg[:64].hex()}", flush=True)
-                else:
-                    print(f"< {msg}", flush=True)
-        except ConnectionClosed as exc:
-            status["code"] = 1
-            print(f"connection closed: {exc.code} {exc.reason}", file=sys.stderr)
-        else:
-            print(f"connection closed: {ws.close_code} {ws.close_reason or ''}".rstrip(), file=sys.stderr)
-        finally:
-            done.set()
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    eof = threading.Event()
+    threading.Thread(target=_send_stdin, args=(ws, args, eof, ConnectionClosed), daemon=True,
+                     name="wsframe-client-stdin").start()
     try:
-        for line in sys.stdin:
-            if done.is_set():
-                break
+        while True:
             try:
-                ws.send(line.rstrip("\r\n"))
-            except ConnectionClosed:
-                break
-        else:
-            # end of input: give replies in flight a moment (until 0.5 s of quiet, 5 s at most)
+                msg = ws.recv(timeout=0.1)
+            except (TimeoutError, socket.timeout):
+                if eof.is_set() and time.monotonic() - last[0] >= args.linger:
+                    ws.close(1000)
+                continue
             last[0] = time.monotonic()
-            end = last[0] + 5
-            while not done.is_set() and time.monotonic() < end and time.monotonic() - last[0] < 0.5:
-                done.wait(0.05)
+            _print_message(msg, args.hex)
+    except ConnectionClosed as exc:
+        by = "" if eof.is_set() else " by the server"
+        print(f"connection closed{by}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
+        return 0 if isinstance(exc, ConnectionClosedOK) else 1
     except KeyboardInterrupt:
+        ws.close(1000)
+        print("connection closed: 1000 (interrupted)", file=sys.stderr, flush=True)
+        return 0
+
+
+def _print_message(msg: Any, full_hex: bool) -> None:
+    if isinstance(msg, str):
+        print(f"< {msg}", flush=True)
+    else:
+        data = bytes(msg)
+        shown = data.hex() if full_hex or len(data) <= 64 else data[:64].hex() + "..."
+        print(f"< binary {len(data)} bytes: {shown}", flush=True)
+
+
+def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: type) -> None:
+    """Send each line of standard input; set ``eof`` at its end. Reads the file
+    descriptor directly, so the process can exit while this thread waits."""
+    pending = b""
+    try:
+        while True:
+            chunk = os.read(0, 65536)
+            data = pending + chunk
+            if chunk:
+                *lines, pending = data.split(b"\n")
+            else:
+                lines = [data] if data else []
+            for raw in lines:
+                line = raw[:-1] if raw.endswith(b"\r") else raw
+                if args.hex:
+                    try:
+                        ws.send(bytes.fromhex(line.decode("ascii", "replace")))
+                    except ValueError:
+                        print(f"not sent: {line[:40]!r} is not hex digits", file=sys.stderr, flush=True)
+                elif args.binary:
+                    ws.send(line)
+                else:
+                    ws.send(line.decode("utf-8", "replace"))
+            if not chunk:
+                break
+    except closed:
         pass
-    ws.close()
-    done.wait(ws.close_timeout or 10)
-    return status["code"]
+    except OSError:
+        pass
+    finally:
+        eof.set()
+
+
+# -- entry point ---------------------------------------------------------------------------
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``wsframe`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"wsframe {args.command}"
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except CLIError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+        return exc.status
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen failure: still one line
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{prog}: {type(exc).__name__}: {exc} (run with -v for the traceback)", file=sys.stderr, flush=True)
+        return RUNTIME
