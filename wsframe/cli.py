@@ -373,8 +373,11 @@ def _asyncio_runner(loop: str) -> Any:
     if not found:
         raise CLIError(f"--loop {loop}: the asyncio server (wsframe.asyncio.echo) is not in this wsframe",
                        RUNTIME)
-    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-        raise CLIError("--loop uvloop: uvloop is not installed (pip install uvloop)", USAGE)
+    if loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise CLIError("--loop uvloop: uvloop is not installed (pip install uvloop)", USAGE) from None
     from .asyncio.echo import run_echo
 
     return run_echo
@@ -429,6 +432,7 @@ def _cmd_client(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
 
     last = [time.monotonic()]
+    we_closed = False
     eof = threading.Event()
     threading.Thread(target=_send_stdin, args=(ws, args, eof, ConnectionClosed), daemon=True,
                      name="wsframe-client-stdin").start()
@@ -438,12 +442,13 @@ def _cmd_client(args: argparse.Namespace) -> int:
                 msg = ws.recv(timeout=0.1)
             except (TimeoutError, socket.timeout):
                 if eof.is_set() and time.monotonic() - last[0] >= args.linger:
+                    we_closed = True
                     ws.close(1000)
                 continue
             last[0] = time.monotonic()
             _print_message(msg, args.hex)
     except ConnectionClosed as exc:
-        by = "" if eof.is_set() else " by the server"
+        by = "" if we_closed else " by the server"
         print(f"connection closed{by}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
         return 0 if isinstance(exc, ConnectionClosedOK) else 1
     except KeyboardInterrupt:
