@@ -1,0 +1,525 @@
+"""uvicorn's WebSocket protocol contract, implemented on wsframe's sans-I/O ServerConnection.
+
+``uvicorn --ws wsframe.uvicorn:WSFrameProtocol app:app``: uvicorn's HTTP
+protocol replays the upgrade request through ``connection_made`` and
+``data_received`` and hands the transport over; from there this
+``asyncio.Protocol`` feeds bytes to a :class:`wsframe.ServerConnection`
+(``auto_accept=False``) and speaks ASGI (spec 2.4) with the application:
+``websocket.accept`` (subprotocol, headers), ``websocket.close`` before
+accept (403), ``websocket.http.response.start/body`` (denial responses),
+messages, close, and ``websocket.disconnect``.
+
+Per message it costs the two ASGI dicts and nothing else: received messages
+go straight to a waiting ``receive()`` (its future is the only one created,
+and only when the application waits) or into a deque; replies are written at
+once, or, while the application still has queued messages to read, coalesced
+into one ``transport.write`` (one ``call_soon`` per batch bounds the delay).
+Reads pause while messages wait unread (uvicorn's behaviour) and resume when
+the application has taken them. A peer error that arrives behind valid
+messages is applied once the application asks for more than those messages
+(or after ``close_timeout``), so its answers go out before the close frame.
+
+Config used: ``ws_max_size`` (close 1009), ``ws_ping_interval``/
+``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``,
+``root_path``, ``server_header``/``date_header`` (uvicorn's default headers on
+the handshake responses). ``ws_max_queue`` is not used: reads pause as soon
+as one message waits unread, so the queue holds at most the messages of one
+read (uvicorn's websockets-sansio and wsproto implementations do the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional
+from urllib.parse import quote
+
+from uvicorn.config import Config
+from uvicorn.logging import TRACE_LOG_LEVEL
+from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+
+from ..connection import ServerConnection
+from ..events import BinaryMessage, Closed, CloseReceived, Pong, Request, TextMessage
+from ..exceptions import ConnectionStateError
+from ..permessage_deflate import ServerPerMessageDeflate
+from ._asgi import build_scope, internal_error, response_head
+from ._keepalive import Keepalive
+
+__all__ = ["WSFrameProtocol"]
+
+_logger = logging.getLogger("uvicorn.error")
+_DEFLATE = (ServerPerMessageDeflate(),)  # a stateless factory; one compressor pair per negotiated connection
+
+# What the application may send next (uvicorn's handshake_complete/close_sent/initial_response).
+_HANDSHAKE = 0  # websocket.accept, websocket.close or websocket.http.response.start
+_OPEN = 1  # websocket.send, websocket.close
+_RESPONSE = 2  # websocket.http.response.body
+_DONE = 3  # nothing: close sent or response complete
+
+# Replies coalesced while the application reads queued messages, up to this many bytes.
+_COALESCE_LIMIT = 65536
+
+
+class WSFrameProtocol(Keepalive, asyncio.Protocol):
+    """One WebSocket connection under uvicorn (see the module docstring).
+
+    Public attributes follow uvicorn's implementations: ``transport``,
+    ``scope``, ``close_timeout`` (seconds to wait for the peer's close frame,
+    10), ``close_timer``, ``ping_timer``, ``ping_sent_at``.
+    """
+
+    __slots__ = (
+        "config",
+        "app",
+        "loop",
+        "transport",
+        "scope",
+        "close_timeout",
+        "close_timer",
+        "_server_state",
+        "_app_state",
+        "_conn",
+        "_state",
+        "_queue",
+        "_waiter",
+        "_read_paused",
+        "_write_paused",
+        "_drain_waiters",
+        "_disconnected",
+        "_peer_closed",
+        "_pending",
+        "_flush_handle",
+        "_failure_timer",
+        "_response",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: Dict[str, Any],
+        _loop: Optional[asyncio.AbstractEventLoop] = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = config.loaded_app
+        self.loop = _loop or asyncio.get_event_loop()
+        self.transport: Any = None
+        self.scope: Dict[str, Any] = {}
+        self.close_timeout = 10.0
+        self.close_timer: Optional[asyncio.TimerHandle] = None
+        self._server_state = server_state
+        self._app_state = app_state
+        self._conn = ServerConnection(
+            auto_accept=False,
+            extensions=_DEFLATE if config.ws_per_message_deflate else (),
+            max_message_size=config.ws_max_size,
+        )
+        self._state = _HANDSHAKE
+        self._queue: Deque[Dict[str, Any]] = deque()
+        self._waiter: Optional[asyncio.Future] = None
+        self._read_paused = False
+        self._write_paused = False
+        self._drain_waiters: Optional[List[asyncio.Future]] = None
+        self._disconnected = False
+        self._peer_closed = False
+        self._pending = 0  # bytes of replies not yet written (coalescing)
+        self._flush_handle: Optional[asyncio.Handle] = None
+        self._failure_timer: Optional[asyncio.TimerHandle] = None
+        self._response: Optional[List[Any]] = None  # [status, headers, body chunks] of a denial without length
+        self.init_keepalive(config.ws_ping_interval, config.ws_ping_timeout)
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self._server_state.connections.add(self)
+        self.transport = transport
+        if _logger.level <= TRACE_LOG_LEVEL:
+            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", _prefix(get_remote_addr(transport)))
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        conn.receive_data(data)
+        self._process()
+        if conn.failure_pending and self._failure_timer is None:
+            # Messages before a peer error: wait until the application has read them.
+            self._pause_reading()
+            self._failure_timer = self.loop.call_later(self.close_timeout, self._apply_failure)
+
+    def eof_received(self) -> None:
+        return None  # the transport closes itself; connection_lost follows
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        self.stop_keepalive()
+        self._deliver({"type": "websocket.disconnect", "code": 1006})
+        self._server_state.connections.discard(self)
+        if _logger.level <= TRACE_LOG_LEVEL:
+            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", _prefix(self.scope.get("client")))
+        self._disconnected = True
+        if self._state == _HANDSHAKE:
+            self._state = _DONE
+        for handle in (self.close_timer, self._flush_handle, self._failure_timer):
+            if handle is not None:
+                handle.cancel()
+        self.close_timer = self._flush_handle = self._failure_timer = None
+        self._wake_writers()
+        if exc is None:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writers()
+
+    def shutdown(self) -> None:
+        """Server shutdown: close 1012 (or 500 during the handshake) and close the transport."""
+        self.stop_keepalive()
+        state = self._state
+        if state == _DONE:
+            if self.close_timer is not None:
+                self.close_timer.cancel()
+                self.close_timer = None
+        elif state == _OPEN:
+            self._state = _DONE
+            self._deliver({"type": "websocket.disconnect", "code": 1012})
+            if self._conn.state == 1:  # OPEN
+                self._conn.close(1012)
+            self._flush()
+        else:
+            self._send_500()
+        self.transport.close()
+
+    # -- connection events ------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Handle the connection's events, write its output, close the transport when it says so."""
+        conn = self._conn
+        events = conn.events()
+        if events:
+            deliver = self._deliver
+            reading = self._state != _DONE
+            for event in events:
+                cls = event.__class__
+                if cls is TextMessage:
+                    if reading:
+                        deliver({"type": "websocket.receive", "text": event.data})
+                elif cls is BinaryMessage:
+                    if reading:
+                        deliver({"type": "websocket.receive", "bytes": event.data})
+                elif cls is Pong:
+                    self.on_pong(event.payload)
+                elif cls is Request:
+                    self._on_request(event.request)
+                elif cls is CloseReceived:
+                    self._peer_closed = True
+                    if self._state == _OPEN:
+                        self._state = _DONE
+                        deliver({"type": "websocket.disconnect", "code": event.code, "reason": event.reason})
+                elif cls is Closed:
+                    self._on_closed(event)
+            queue = self._queue
+            if queue and not self._read_paused and self._state == _OPEN:
+                self._pause_reading()
+        out = conn.data_to_send()
+        if out:
+            self._pending = 0
+            transport = self.transport
+            if not transport.is_closing():
+                transport.write(out)
+        if conn.should_close_transport:
+            self._close_transport()
+
+    def _on_request(self, request: Any) -> None:
+        transport = self.transport
+        self.scope = build_scope(
+            request,
+            scheme="wss" if is_ssl(transport) else "ws",
+            server=get_local_addr(transport),
+            client=get_remote_addr(transport),
+            root_path=self.config.root_path,
+            asgi_version=self.config.asgi_version,
+            state=self._app_state.copy(),
+        )
+        self._deliver({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        tasks = self._server_state.tasks
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def _on_closed(self, event: Closed) -> None:
+        self.stop_keepalive()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
+        if event.error is not None and self._state == _OPEN:
+            # The peer broke the protocol: we sent the close frame with the RFC code.
+            self._state = _DONE
+            self._deliver({"type": "websocket.disconnect", "code": event.code, "reason": event.reason})
+
+    def _apply_failure(self) -> None:
+        self._failure_timer = None
+        if self._conn.apply_pending_failure():
+            self._process()
+
+    def _close_transport(self) -> None:
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+            self.close_timer = None
+        self.transport.close()
+
+    # -- reading and writing -------------------------------------------------------------
+
+    def _deliver(self, message: Dict[str, Any]) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(message)
+                return
+        self._queue.append(message)
+
+    def _pause_reading(self) -> None:
+        if not self._disconnected:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        if not self._disconnected and self._failure_timer is None:
+            self.transport.resume_reading()
+
+    def _flush(self) -> None:
+        self._pending = 0
+        handle = self._flush_handle
+        if handle is not None:
+            self._flush_handle = None
+            handle.cancel()
+        out = self._conn.data_to_send()
+        if out and not self.transport.is_closing():
+            self.transport.write(out)
+
+    def _flush_soon(self) -> None:
+        self._flush_handle = None
+        self._flush()
+
+    def _wake_writers(self) -> None:
+        waiters = self._drain_waiters
+        if waiters:
+            self._drain_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _wait_writable(self) -> None:
+        waiter = self.loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    # -- the ASGI side ---------------------------------------------------------------------
+
+    async def run_asgi(self) -> None:
+        """Run the application for this connection; a failure before the handshake answers 500."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            _logger.exception("Exception in ASGI application\n")
+            self._send_500()
+        else:
+            if self._state == _HANDSHAKE or self._state == _RESPONSE and self._response is not None:
+                _logger.error("ASGI callable returned without completing handshake.")
+                self._send_500()
+            elif result is not None:
+                _logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self.close_timer is None:
+            self._flush()
+            self.transport.close()
+
+    async def receive(self) -> Dict[str, Any]:
+        """ASGI receive: the next event; waits only when nothing is queued."""
+        queue = self._queue
+        if queue:
+            message = queue.popleft()
+            if not queue and self._read_paused:
+                self._resume_reading()
+            return message
+        if self._failure_timer is not None:
+            # Every message before the peer's error has been read: apply it now.
+            self._failure_timer.cancel()
+            self._apply_failure()
+            if queue:
+                return queue.popleft()
+        if self._pending:
+            self._flush()
+        waiter = self._waiter = self.loop.create_future()
+        return await waiter
+
+    async def send(self, message: Dict[str, Any]) -> None:
+        """ASGI send."""
+        if self._write_paused:
+            await self._wait_writable()
+        if self._disconnected:
+            raise ClientDisconnected()
+        if self._state == _OPEN and message["type"] == "websocket.send":
+            conn = self._conn
+            data = message.get("bytes")
+            try:
+                if data is not None:
+                    conn.send_binary(data)
+                else:
+                    data = message.get("text")
+                    if data is None:
+                        raise RuntimeError("websocket.send needs 'bytes' or 'text'")
+                    conn.send_text(data)
+            except ConnectionStateError:
+                raise ClientDisconnected() from None
+            if self._queue:
+                # More messages are queued for the application: coalesce its replies.
+                self._pending += len(data) + 14
+                if self._pending < _COALESCE_LIMIT:
+                    if self._flush_handle is None:
+                        self._flush_handle = self.loop.call_soon(self._flush_soon)
+                    return
+            self._flush()
+            return
+        self._send_control(message)
+
+    def _send_control(self, message: Dict[str, Any]) -> None:
+        kind = message["type"]
+        state = self._state
+        if state == _HANDSHAKE:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":
+                self._log_status(403)
+                self._state = _DONE
+                self._deliver({"type": "websocket.disconnect", "code": 1006})
+                self._write_and_close(response_head(403, (), self._server_state.default_headers, 0))
+            elif kind == "websocket.http.response.start":
+                self._start_response(message)
+            else:
+                raise RuntimeError(
+                    "Expected ASGI message 'websocket.accept', 'websocket.close' "
+                    f"or 'websocket.http.response.start' but got '{kind}'."
+                )
+        elif state == _OPEN:
+            if kind != "websocket.close":
+                raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
+            self._close(message)
+        elif state == _RESPONSE:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
+            self._response_body(message)
+        elif kind == "websocket.close" and self._peer_closed:
+            return  # the peer closed first: nothing left to do
+        elif kind == "websocket.send" and self._peer_closed:
+            raise ClientDisconnected()
+        else:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+
+    def _accept(self, message: Dict[str, Any]) -> None:
+        _logger.info('%s - "WebSocket %s" [accepted]', _client(self.scope), _path(self.scope))
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in (*self._server_state.default_headers, *message.get("headers", ()))
+        ]
+        if self.transport.is_closing():
+            return
+        self._conn.accept(message.get("subprotocol"), headers)
+        self._state = _OPEN
+        self._process()
+        self.start_keepalive()
+
+    def _close(self, message: Dict[str, Any]) -> None:
+        code = message.get("code") or 1000
+        reason = message.get("reason") or ""
+        if self._conn.state == 1:  # OPEN
+            self._conn.close(code, reason)
+        self._state = _DONE
+        self._deliver({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self._flush()
+        if self._peer_closed or self.transport.is_closing():
+            return
+        if self._read_paused:
+            self._resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+
+    def keepalive_failed(self) -> None:
+        self._state = _DONE
+        self._deliver({"type": "websocket.disconnect", "code": 1011, "reason": "keepalive ping timeout"})
+        self._flush()
+        self.transport.close()
+
+    def _close_timeout(self) -> None:
+        self.close_timer = None
+        self.transport.close()
+
+    def _start_response(self, message: Dict[str, Any]) -> None:
+        status = message["status"]
+        if not 100 <= status < 600:
+            raise RuntimeError("Invalid HTTP status code '%d' in response." % status)
+        self._log_status(status)
+        headers = list(message.get("headers", ()))
+        self._state = _RESPONSE
+        if any(name.lower() == b"content-length" for name, _ in headers):
+            # The length is known: send the head now, stream the body.
+            self.transport.write(response_head(status, headers, self._server_state.default_headers, None))
+        else:
+            self._response = [status, headers, []]
+
+    def _response_body(self, message: Dict[str, Any]) -> None:
+        body = message.get("body", b"")
+        response = self._response
+        more = message.get("more_body", False)
+        if response is not None:
+            response[2].append(body)
+            if more:
+                return
+            self._response = None
+            body = b"".join(response[2])
+            head = response_head(response[0], response[1], self._server_state.default_headers, len(body))
+            body = head + body
+        if not more:
+            self._state = _DONE
+            self._deliver({"type": "websocket.disconnect", "code": 1006})
+            self._write_and_close(body)
+        elif body:
+            self.transport.write(body)
+
+    def _send_500(self) -> None:
+        if self._state == _HANDSHAKE or (self._state == _RESPONSE and self._response is not None):
+            self._state = _DONE
+            self._response = None
+            self._write_and_close(internal_error(self._server_state.default_headers))
+
+    def _write_and_close(self, data: bytes) -> None:
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(data)
+            transport.close()
+
+    def _log_status(self, status: int) -> None:
+        _logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
+
+
+def _prefix(client: Any) -> str:
+    return "%s:%d - " % tuple(client) if client else ""
+
+
+def _client(scope: Dict[str, Any]) -> str:
+    client = scope.get("client")
+    return "%s:%d" % tuple(client) if client else ""
+
+
+def _path(scope: Dict[str, Any]) -> str:
+    path = quote(scope.get("path", ""))
+    query = scope.get("query_string", b"")
+    return f"{path}?{query.decode('ascii')}" if query else path
