@@ -1,0 +1,186 @@
+"""wsproto's receive side on wsframe's C frame parser.
+
+``FrameProtocol.received_frames`` is replaced by a generator that yields the
+same wsproto ``Frame`` tuples, raises the same ``ParseFailed`` errors at the
+same point and leaves wsproto's own state objects (the frame decoder's
+buffer and header, the message decoder) as wsproto would, so that a
+connection can move between the two paths at any frame boundary.
+
+How: at a frame boundary the whole buffered input is handed to one
+``wsframe.codec.FrameParser.feed`` call, which returns every complete frame
+unmasked. The batch is used only when it is provably what wsproto would
+parse: no parser error, and the bytes consumed equal the sum of the
+*minimal* frame sizes (wsproto rejects non-minimal length encodings,
+wsframe does not). Anything else (a frame cut by the end of the data, an
+error, permessage-deflate or another extension) goes through wsproto's own
+``FrameDecoder.process_buffer`` one frame at a time, with masking on the C
+codec. Errors therefore always come from wsproto's code, with its messages.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from types import ModuleType
+from typing import Any, Callable, Deque, Iterator
+
+from .. import codec
+from ..exceptions import ProtocolError
+from ._patch import Counters
+
+PENDING = "_wsframe_pending"  # instance attribute: deque of frames parsed, not yet yielded
+DONE = "_wsframe_done"  # instance attribute: a CLOSE or an error ended parsing
+
+
+class _Raise:
+    """A ParseFailed waiting in the pending queue behind the frames before it."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]],
+                         counters: Counters) -> Callable[[Any], Iterator[Any]]:
+    Frame = fp.Frame
+    Opcode = fp.Opcode
+    ParseFailed = fp.ParseFailed
+    TEXT, BINARY, PING, PONG, CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG, Opcode.CLOSE
+    FrameParser = codec.FrameParser
+    new = tuple.__new__
+    values = counters.values
+
+    def wsproto_step(self: Any, pending: Deque[Any]) -> bool:
+        """One frame through wsproto's own decoder and the body of its
+        ``_parse_more_gen`` loop. False when no frame is complete."""
+        frame = self._frame_decoder.process_buffer()
+        if frame is None:
+            return False
+        if not frame.opcode.iscontrol():
+            frame = self._message_decoder.process_frame(frame)
+        elif frame.opcode == CLOSE:
+            frame = self._process_close(frame)
+            setattr(self, DONE, True)
+        pending.append(frame)
+        return True
+
+    def batch(self: Any, data: bytearray, pending: Deque[Any]) -> int:
+        """Parse the complete frames at the start of ``data`` in C.
+
+        Returns the number of frames used; 0 when the first frame is not
+        complete, -1 when the batch is not provably what wsproto would parse
+        (in both cases nothing was consumed or changed)."""
+        server = not self.client
+        parser = FrameParser(server, None)
+        try:
+            frames = parser.feed(data)
+        except ProtocolError:
+            return -1
+        if not frames:
+            return 0
+        # Proof that wsproto would have split the bytes the same way: each
+        # frame's minimal encoded size, summed, is what the parser consumed.
+        head = 6 if server else 2
+        total = 0
+        for f in frames:
+            n = len(f.payload)
+            total += n + head if n < 126 else n + head + (2 if n < 65536 else 8)
+        if total != len(data) - parser.buffered:
+            return -1
+        values["parse"] += 1
+        md = self._message_decoder
+        append = pending.append
+        used = 0
+        for f in frames:
+            op = f.opcode
+            if op == 1 and f.fin and md.opcode is None:
+                try:
+                    append(new(Frame, (TEXT, f.payload.decode("utf-8"), True, True)))
+                    used += 1
+                    continue
+                except UnicodeDecodeError:
+                    pass  # wsproto's message decoder raises its own error below
+            elif op == 2 and f.fin and md.opcode is None:
+                append(new(Frame, (BINARY, f.payload, True, True)))
+                used += 1
+                continue
+            elif op == 9:
+                append(new(Frame, (PING, f.payload, True, True)))
+                used += 1
+                continue
+            elif op == 10:
+                append(new(Frame, (PONG, f.payload, True, True)))
+                used += 1
+                continue
+            frame = new(Frame, (Opcode(op), f.payload, True, f.fin))
+            used += 1
+            if op < 8:
+                try:
+                    append(md.process_frame(frame))
+                except ParseFailed:
+                    del data[:_size(frames, used, head)]
+                    raise
+            else:  # CLOSE: nothing after it is parsed
+                del data[:_size(frames, used, head)]
+                append(self._process_close(frame))
+                setattr(self, DONE, True)
+                return used
+        del data[:total]
+        return used
+
+    def fill(self: Any, pending: Deque[Any]) -> None:
+        """Parse everything buffered into ``pending``."""
+        fd = self._frame_decoder
+        data = fd.buffer.buffer
+        use_batch = True
+        try:
+            while not getattr(self, DONE):
+                if use_batch and fd.header is None:
+                    if len(data) < 2:
+                        return
+                    used = batch(self, data, pending)
+                    if used > 0:
+                        if not data or getattr(self, DONE):
+                            return
+                        # What is left is a frame cut by the end of the data.
+                    elif used < 0:
+                        use_batch = False  # an error or an unusual encoding
+                if not wsproto_step(self, pending):
+                    return
+        except ParseFailed as exc:
+            setattr(self, DONE, True)
+            pending.append(_Raise(exc))
+        finally:
+            if getattr(self, DONE):
+                self._parse_more = iter(())  # as wsproto's own parser: finished
+
+    def received_frames(self: Any) -> Iterator[Any]:
+        if self._frame_decoder.extensions or type(self._frame_decoder) is not fp.FrameDecoder:
+            yield from original(self)
+            return
+        pending = self.__dict__.get(PENDING)
+        if pending is None:
+            pending = deque()
+            setattr(self, PENDING, pending)
+            setattr(self, DONE, False)
+        while True:
+            if not pending:
+                fill(self, pending)
+                if not pending:
+                    return
+            while pending:
+                item = pending.popleft()
+                if type(item) is _Raise:
+                    raise item.exc
+                yield item
+
+    return received_frames
+
+
+def _size(frames: Any, count: int, head: int) -> int:
+    """Encoded size of the first ``count`` frames (all minimally encoded)."""
+    total = 0
+    for f in frames[:count]:
+        n = len(f.payload)
+        total += n + head if n < 126 else n + head + (2 if n < 65536 else 8)
+    return total

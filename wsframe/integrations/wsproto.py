@@ -1,0 +1,93 @@
+"""One-line speed-up for wsproto (hypercorn, Quart, trio-websocket,
+httpx-ws, simple-websocket, ``uvicorn --ws wsproto``)::
+
+    import wsframe.integrations.wsproto
+    wsframe.integrations.wsproto.install()
+
+moves wsproto's frame-level work onto wsframe's C codec: frame header
+parsing, unmasking and splitting of complete frames (one C call per read),
+masking (``XorMaskerSimple``), frame building with masking on send, and the
+construction of message events. Everything users see stays wsproto's: the
+same event classes with the same fields (``frame_finished`` /
+``message_finished`` and the streaming of partial frames included), the same
+``ParseFailed`` messages and close codes, the same states, the same
+extension objects (permessage-deflate runs through wsproto's own decoder,
+with masking and frame building accelerated).
+
+``install()`` refuses a wsproto version it was not tested with
+(:class:`~wsframe.integrations.UnsupportedVersion`, nothing patched), is
+harmless when called twice, and ``uninstall()`` puts every original back.
+Nothing is patched, and wsproto is not imported, until ``install()``.
+``stats()`` counts the calls into wsframe (batches parsed, masks applied,
+frames built) since the last ``install()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict
+
+from ._patch import Counters, Patcher, UnsupportedVersion, check_version
+
+__all__ = ["TESTED_VERSIONS", "UnsupportedVersion", "install", "installed", "stats", "uninstall"]
+
+#: wsproto releases whose own test suite passes with the accelerator installed.
+TESTED_VERSIONS = ("1.3.2",)
+
+_patcher = Patcher()
+_counters = Counters("parse", "mask", "build")
+
+
+def _installed_version() -> str:
+    wsproto = importlib.import_module("wsproto")
+    version = getattr(wsproto, "__version__", None)
+    if version is None:  # pragma: no cover - every tested release has it
+        from importlib.metadata import version as dist_version
+
+        version = dist_version("wsproto")
+    return str(version)
+
+
+def install() -> None:
+    """Patch wsproto (once). Raises UnsupportedVersion for an untested wsproto."""
+    if _patcher.active:
+        return
+    check_version("wsproto", _installed_version(), TESTED_VERSIONS)
+    fp = importlib.import_module("wsproto.frame_protocol")
+    conn_mod = importlib.import_module("wsproto.connection")
+    events_mod = importlib.import_module("wsproto.events")
+
+    from ._wsproto_events import make_events
+    from ._wsproto_recv import make_received_frames
+    from ._wsproto_send import make_masker_process, make_serialize_frame
+
+    replacements = [
+        (fp.XorMaskerSimple, "process", make_masker_process(_counters)),
+        (fp.FrameProtocol, "_serialize_frame", make_serialize_frame(fp, _counters)),
+        (fp.FrameProtocol, "received_frames",
+         make_received_frames(fp, fp.FrameProtocol.received_frames, _counters)),
+        (conn_mod.Connection, "events", make_events(conn_mod, events_mod, fp)),
+    ]
+    _counters.reset()
+    try:
+        for owner, name, value in replacements:
+            _patcher.set(owner, name, value)
+    except BaseException:  # pragma: no cover - setattr on a class does not fail
+        _patcher.restore()
+        raise
+
+
+def uninstall() -> None:
+    """Restore wsproto's original functions (harmless when not installed)."""
+    _patcher.restore()
+
+
+def installed() -> bool:
+    """True while the accelerator is installed."""
+    return _patcher.active
+
+
+def stats() -> Dict[str, int]:
+    """Calls into wsframe since install(): ``parse`` (batches of frames parsed
+    in C), ``mask`` (payload pieces unmasked in C), ``build`` (frames built)."""
+    return _counters.snapshot()
