@@ -84,7 +84,7 @@ def test_echo_text_binary_and_close(echo):
 
 def test_pipelined_replies_are_coalesced(monkeypatch):
     """100 frames in one TCP segment: all echoed, in order, in one send."""
-    import wsframe.server as server_mod
+    import wsframe.server.accept as server_mod
 
     sizes = []
 
