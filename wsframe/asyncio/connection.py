@@ -1,0 +1,427 @@
+"""The asyncio WebSocket object the application uses: send, recv, ping, close.
+
+One class for both roles (:class:`WebSocket`); :mod:`wsframe.asyncio.server`
+and :mod:`wsframe.asyncio.client` add the handshake side of each. It is the
+transport's protocol too (a :class:`~wsframe.asyncio.protocol.ConnectionProtocol`),
+so a message goes from the read to the application without an object in between:
+
+* incoming messages are appended to a deque; a future is created only when
+  ``recv()`` finds the deque empty and has to wait; past ``high_water`` bytes
+  queued the transport stops reading until the application is back under
+  ``low_water``;
+* ``send()`` queues the frame in the connection; while the application is
+  still working through messages that arrived together (the deque is not
+  empty), the replies are collected and go out with one ``transport.write``
+  (when the batch is answered or the task yields); otherwise it is written at
+  once. ``send()`` waits while the transport's buffer is above ``high_water``;
+* a peer error that came behind delivered messages is applied when the
+  application asks for the next message after them (its answers go out before
+  the close frame), or after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple, Union
+
+from .. import events as _ev
+from ..connection import ClientConnection, ServerConnection, State
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
+from .protocol import ConnectionProtocol, Options, logger
+
+__all__ = ["WebSocket", "Data"]
+
+Data = Union[str, bytes]
+
+_Text = _ev.TextMessage
+_Binary = _ev.BinaryMessage
+_Pong = _ev.Pong
+_Closed = _ev.Closed
+_CloseReceived = _ev.CloseReceived
+_Connected = _ev.Connected
+_Request = _ev.Request
+_Rejected = _ev.Rejected
+_OPEN = State.OPEN
+
+
+def _quiet_exception(fut: Any, exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+        fut.exception()  # retrieved: no "never retrieved" warning for ignored pong waiters
+
+
+class WebSocket(ConnectionProtocol):
+    """An open WebSocket connection (server side: the handler's argument; client side: what
+    :func:`~wsframe.asyncio.connect` returns).
+
+    Attributes: ``request`` (server: the handshake request), ``response``
+    (client: the handshake response), ``subprotocol``, ``remote_address``,
+    ``local_address``, ``latency`` (seconds, of the last ping answered),
+    ``close_code``/``close_reason`` (None until closed), ``state``.
+    """
+
+    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Options,
+                 loop: Any = None) -> None:
+        super().__init__(conn, options, loop)
+        from collections import deque
+
+        self._messages: Any = deque()
+        self._qbytes = 0
+        self._waiter: Any = None
+        self._receiving = False
+        self._flush_handle: Any = None
+        self._closed_exc: Optional[ConnectionClosed] = None
+        self._pings: Dict[bytes, Tuple[Any, float]] = {}
+        self._sent_close: Optional[Tuple[int, str]] = None
+        self.latency = 0.0
+
+    # -- properties -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The protocol state (``State.OPEN``...)."""
+        return self.conn.state
+
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The negotiated subprotocol, or None."""
+        return self.conn.subprotocol
+
+    @property
+    def extensions(self) -> List[Any]:
+        """The negotiated extensions (e.g. permessage-deflate)."""
+        return list(self.conn.extensions)
+
+    @property
+    def request(self) -> Any:
+        """Server side: the handshake request (:class:`wsframe.handshake.Request`)."""
+        return self.conn.request
+
+    @property
+    def response(self) -> Any:
+        """Client side: the handshake response (:class:`wsframe.handshake.Response`)."""
+        return self.conn.response
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address (as the socket reports it), or None."""
+        return self.transport.get_extra_info("peername") if self.transport is not None else None
+
+    @property
+    def local_address(self) -> Any:
+        """Our end's address, or None."""
+        return self.transport.get_extra_info("sockname") if self.transport is not None else None
+
+    @property
+    def close_code(self) -> Optional[int]:
+        """The close code once the connection is closed (1006: without a closing handshake)."""
+        return self._closed_exc.code if self._closed_exc is not None else None
+
+    @property
+    def close_reason(self) -> Optional[str]:
+        """The close reason once the connection is closed."""
+        return self._closed_exc.reason if self._closed_exc is not None else None
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def _events_received(self, events: List[Any]) -> None:
+        q = self._messages
+        before = len(q)
+        size = 0
+        for e in events:
+            c = e.__class__
+            if c is _Text or c is _Binary:
+                d = e.data
+                q.append(d)
+                size += len(d)
+            else:
+                self._event(e)
+        if len(q) != before:
+            self._got_message = True
+            self._qbytes += size
+            w = self._waiter
+            if w is not None:
+                self._waiter = None
+                if not w.done():
+                    w.set_result(None)
+            if self._qbytes > self.options.high_water:
+                self._pause_reading()
+
+    def _event(self, e: Any) -> None:
+        c = e.__class__
+        if c is _Pong:
+            self._pong(bytes(e.payload))
+        elif c is _CloseReceived:
+            if not self._closing_since:
+                self._closing_since = self._loop.time()
+        elif c is _Closed:
+            self._closed_exc = closed_exception(e.code, e.reason, e.error)
+            if e.error is not None:
+                logger.debug("connection failed: %r", e.error)
+            self._wake()
+            for fut, _ in self._pings.values():
+                _quiet_exception(fut, self._closed_exc)
+            self._pings.clear()
+        elif c is _Connected:
+            self._on_open()
+        elif c is _Request:
+            self._on_request()
+        elif c is _Rejected:
+            self._on_rejected(e)
+
+    def _on_open(self) -> None:
+        """Connected: the handshake succeeded (role hook)."""
+
+    def _on_request(self) -> None:
+        """Server: a handshake request waits for accept/reject (role hook)."""
+
+    def _on_rejected(self, e: Any) -> None:
+        """The handshake was refused (role hook)."""
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None:
+            self._waiter = None
+            if not w.done():
+                w.set_result(None)
+
+    def _on_lost(self, exc: Optional[BaseException]) -> None:
+        if self._closed_exc is None:
+            self._closed_exc = ConnectionClosedError(1006, "connection lost", exc)
+        self._wake()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+
+    async def recv(self, timeout: Optional[float] = None) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds without one
+        (None: wait forever), :class:`~wsframe.exceptions.ConnectionClosedOK` /
+        ``ConnectionClosedError`` once the connection is closed and every
+        message received before was returned.
+        """
+        q = self._messages
+        if q:
+            data = q.popleft()
+            self._qbytes -= len(data)
+            if self._reading_paused and self._qbytes <= self.options.low_water:
+                self._resume_reading()
+            return data
+        return await self._wait_message(timeout)
+
+    async def _wait_message(self, timeout: Optional[float]) -> Data:
+        if self._receiving:
+            raise RuntimeError("another coroutine is already waiting in recv()")
+        q = self._messages
+        conn = self.conn
+        timer = None
+        self._receiving = True
+        try:
+            while not q:
+                self._flush()  # replies collected during a batch go out before we wait
+                if conn.failure_pending:
+                    # Every message before the peer's error was taken (and answered): fail now.
+                    conn.apply_pending_failure()
+                    self._process()
+                    continue
+                if self._closed_exc is not None:
+                    raise self._closed_exc
+                if self._lost:
+                    raise ConnectionClosedError(1006, "connection lost")
+                w = self._waiter = self._loop.create_future()
+                if timeout is not None and timer is None:
+                    timer = self._loop.call_later(timeout, _timeout_waiter, w)
+                try:
+                    await w
+                finally:
+                    self._waiter = None
+        finally:
+            self._receiving = False
+            if timer is not None:
+                timer.cancel()
+        data = q.popleft()
+        self._qbytes -= len(data)
+        if self._reading_paused and self._qbytes <= self.options.low_water:
+            self._resume_reading()
+        return data
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self
+
+    async def __anext__(self) -> Data:
+        """``async for message in ws``: ends on a normal close, raises ConnectionClosedError otherwise."""
+        q = self._messages
+        if q:
+            data = q.popleft()
+            self._qbytes -= len(data)
+            if self._reading_paused and self._qbytes <= self.options.low_water:
+                self._resume_reading()
+            return data
+        try:
+            return await self._wait_message(None)
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send(self, message: Union[Data, bytearray, memoryview, Iterable[Data], AsyncIterable[Data]]) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary; an iterable or
+        async iterable of them as one fragmented message (all str or all bytes).
+
+        Waits while the transport's buffer is above ``high_water``. Raises
+        ConnectionClosed once the connection is closing or closed.
+        """
+        conn = self.conn
+        c = message.__class__
+        try:
+            if c is bytes:
+                conn.send_binary(message)
+            elif c is str:
+                conn.send_text(message)  # type: ignore[arg-type]
+            elif isinstance(message, (bytes, bytearray, memoryview)):
+                conn.send_binary(message)
+            elif isinstance(message, str):
+                conn.send_text(message)
+            else:
+                await self._send_fragments(message)
+                return
+        except ConnectionStateError:
+            raise self._closing_error() from None
+        if self._messages:
+            # Part of a batch: the replies go out together, when the batch is
+            # answered or when the task yields.
+            if self._flush_handle is None:
+                self._flush_handle = self._loop.call_soon(self._scheduled_flush)
+        else:
+            data = conn.data_to_send()
+            if data and not self._lost:
+                self.transport.write(data)
+        if self._write_paused:
+            await self._drain()
+            if self._lost:
+                raise self._closing_error()
+
+    async def _send_fragments(self, message: Any) -> None:
+        conn = self.conn
+        if hasattr(message, "__aiter__"):
+            it: Any = message.__aiter__()
+            nxt = it.__anext__
+            is_async = True
+        elif hasattr(message, "__iter__") and not isinstance(message, dict):
+            it = iter(message)
+            is_async = False
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}: need str, bytes-like or an iterable of them")
+
+        async def next_fragment() -> Any:
+            try:
+                return await nxt() if is_async else next(it)
+            except (StopIteration, StopAsyncIteration):
+                return _END
+
+        current = await next_fragment()
+        if current is _END:
+            return
+        text = isinstance(current, str)
+        while True:
+            following = await next_fragment()
+            fin = following is _END
+            if text:
+                if not isinstance(current, str):
+                    raise TypeError("fragments must be all str or all bytes-like")
+                conn.send_text(current, fin=fin)
+            else:
+                if not isinstance(current, (bytes, bytearray, memoryview)):
+                    raise TypeError("fragments must be all str or all bytes-like")
+                conn.send_binary(current, fin=fin)
+            self._flush()
+            if self._write_paused:
+                await self._drain()
+            if fin:
+                return
+            current = following
+
+    def _scheduled_flush(self) -> None:
+        self._flush_handle = None
+        self._flush()
+
+    def _closing_error(self) -> ConnectionClosed:
+        if self._closed_exc is not None:
+            return self._closed_exc
+        if self._sent_close is not None:
+            return closed_exception(self._sent_close[0], self._sent_close[1])
+        return ConnectionClosedError(1006, "connection is not open")
+
+    async def ping(self, data: Union[str, bytes, None] = None) -> Awaitable[float]:
+        """Send a ping; returns an awaitable that gives the round-trip time
+        (seconds) when the matching pong arrives (a pong also answers every
+        earlier ping). ``data`` defaults to 4 random bytes."""
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+        if payload in self._pings:
+            raise RuntimeError("already waiting for a pong with the same data")
+        try:
+            self.conn.send_ping(payload)
+        except ConnectionStateError:
+            raise self._closing_error() from None
+        fut = self._loop.create_future()
+        self._pings[payload] = (fut, self._loop.time())
+        self._flush()
+        return fut
+
+    def _send_keepalive(self) -> None:
+        payload = os.urandom(4)
+        self.conn.send_ping(payload)
+        self._pings[payload] = (self._loop.create_future(), self._loop.time())
+
+    def _pong(self, payload: bytes) -> None:
+        pings = self._pings
+        if payload not in pings:
+            return
+        now = self._loop.time()
+        for key in list(pings):
+            fut, sent = pings.pop(key)
+            if not fut.done():
+                fut.set_result(now - sent)
+            if key == payload:
+                self.latency = now - sent
+                break
+
+    # -- closing --------------------------------------------------------------------------------
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close: send a close frame (if still open), wait for the closing
+        handshake and the end of the TCP connection (at most ``close_timeout``,
+        then the connection is dropped). Idempotent."""
+        self._start_close(code, reason)
+        await self._wait_lost(self.options.close_timeout)
+
+    def _start_close(self, code: int, reason: str) -> None:
+        conn = self.conn
+        if conn.state is _OPEN and not self._lost:
+            if conn.failure_pending:
+                conn.apply_pending_failure()
+            else:
+                conn.close(code, reason)
+                self._sent_close = (code, reason)
+            self._process()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed (TCP included)."""
+        await self._wait_lost(None)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.conn.state.name} {self.remote_address}>"
+
+
+_END = object()
+
+
+def _timeout_waiter(w: Any) -> None:
+    if not w.done():
+        w.set_exception(TimeoutError("no message within the timeout"))

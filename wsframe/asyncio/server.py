@@ -1,0 +1,371 @@
+"""The asyncio WebSocket server: :func:`serve` and :class:`Server`.
+
+::
+
+    import asyncio
+    from wsframe.asyncio import serve
+
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 8765) as server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+Each connection runs ``handler(ws)`` in one task once the handshake is done;
+when it returns the connection is closed (1000; 1011 if it raised). The
+limits and timeouts are those of :class:`wsframe.server.Server`, checked by one
+periodic sweep over all connections (not a timer per connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ssl as _ssl
+from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Set, Tuple, Union
+
+from ..connection import ServerConnection, State
+from ..exceptions import ConnectionClosed, ConnectionStateError
+from ..handshake import Headers, Response
+from .connection import WebSocket
+from .protocol import Options, logger
+
+__all__ = ["Server", "serve", "ServerWebSocket"]
+
+Handler = Callable[["ServerWebSocket"], Awaitable[Any]]
+ProcessRequest = Callable[["ServerWebSocket", Any], Any]
+
+_OPEN = State.OPEN
+_CONNECTING = State.CONNECTING
+_OVERFLOW_503 = "server is at its connection limit"
+
+
+def _response_parts(resp: Any) -> Tuple[int, str, Iterable[Tuple[str, str]]]:
+    """(status, body, headers) from what process_request returned."""
+    if isinstance(resp, Response):
+        body = resp.body.decode("utf-8", "replace") if isinstance(resp.body, (bytes, bytearray)) else str(resp.body)
+        return resp.status, body, resp.headers.items()
+    if isinstance(resp, int):
+        return resp, "", ()
+    if isinstance(resp, tuple) and 1 <= len(resp) <= 3:
+        status = int(resp[0])
+        body = resp[1] if len(resp) > 1 else ""
+        if isinstance(body, (bytes, bytearray)):
+            body = body.decode("utf-8", "replace")
+        headers = resp[2] if len(resp) > 2 else ()
+        if isinstance(headers, dict):
+            headers = headers.items()
+        return status, str(body), list(headers)
+    raise TypeError(f"process_request must return None, a Response, a status or (status, body[, headers]),"
+                    f" not {type(resp).__name__}")
+
+
+class ServerWebSocket(WebSocket):
+    """The server side of one connection: answers the handshake, runs the handler task."""
+
+    def __init__(self, server: "Server", overflow: bool) -> None:
+        auto = not overflow and server.process_request is None
+        conn = ServerConnection(auto_accept=auto, **server._conn_kwargs)
+        super().__init__(conn, server.options, server._loop)
+        self.server = server
+        self._overflow = overflow
+        self._task: Optional[asyncio.Task] = None
+
+    def respond(self, status: int, body: str = "", headers: Iterable[Tuple[str, str]] = ()) -> Response:
+        """A response for ``process_request`` to return instead of upgrading (e.g. 401)."""
+        return Response(status, "", Headers(headers), body.encode())
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        self.server._add(self)
+        super().connection_made(transport)
+
+    def _on_lost(self, exc: Optional[BaseException]) -> None:
+        super()._on_lost(exc)
+        self.server._remove(self)
+
+    def _on_request(self) -> None:
+        if self._overflow:
+            self.conn.reject(503, _OVERFLOW_503)  # the read path writes it
+        elif self.server.process_request is not None and self._task is None:
+            self._task = self._loop.create_task(self._run(True))
+
+    def _on_open(self) -> None:
+        if self._task is None:
+            self._task = self._loop.create_task(self._run(False))
+
+    async def _run(self, check_request: bool) -> None:
+        conn = self.conn
+        try:
+            if check_request:
+                assert self.server.process_request is not None
+                resp = self.server.process_request(self, conn.request)
+                if inspect.isawaitable(resp):
+                    resp = await resp
+                if conn.state is not _CONNECTING:
+                    return  # gone meanwhile
+                if resp is not None:
+                    status, body, headers = _response_parts(resp)
+                    conn.reject(status, body, headers)
+                    self._process()
+                    return
+                conn.accept()
+                self._process()
+                if conn.state is not _OPEN:
+                    return
+            await self.server.handler(self)
+        except ConnectionClosed:
+            pass
+        except ConnectionStateError:
+            pass
+        except Exception:
+            logger.exception("error in the connection handler (%s)", self.remote_address)
+            if conn.state is _CONNECTING and not self._lost:
+                try:
+                    conn.reject(500, "internal server error")
+                except ConnectionStateError:
+                    pass
+                self._process()
+            self._start_close(1011, "internal error")
+        await self.close()
+
+
+class Server:
+    """A running WebSocket server (made by :func:`serve`).
+
+    ``sockets``: the listening sockets; ``port``: the first one's port;
+    ``connections``: the open connections. :meth:`close` stops accepting and
+    closes every connection with 1001; :meth:`wait_closed` waits until all are
+    gone (each bounded by ``close_timeout``).
+    """
+
+    def __init__(self, handler: Handler, options: Options, conn_kwargs: dict,
+                 process_request: Optional[ProcessRequest], max_connections: int,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.handler = handler
+        self.options = options
+        self.process_request = process_request
+        self.max_connections = max_connections
+        self._conn_kwargs = conn_kwargs
+        self._loop = loop
+        self._server: Any = None
+        self._conns: Set[ServerWebSocket] = set()
+        self._n_overflow = 0
+        self._closing = False
+        self._closed = loop.create_future()
+        self._empty: Optional[asyncio.Future] = None
+        self._sweeper: Optional[asyncio.TimerHandle] = None
+        self._interval = options.tick_interval
+        self.ssl = False
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def sockets(self) -> Tuple[Any, ...]:
+        """The listening sockets."""
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    @property
+    def port(self) -> int:
+        """The port of the first listening socket."""
+        return self.sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """ws:// or wss:// URL of the first listening socket."""
+        host = self.sockets[0].getsockname()[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}/"
+
+    @property
+    def connections(self) -> Set[ServerWebSocket]:
+        """A snapshot of the current connections."""
+        return set(self._conns)
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting; close open connections with 1001 (when ``close_connections``)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        if close_connections:
+            for ws in list(self._conns):
+                state = ws.conn.state
+                if state is _OPEN:
+                    ws._start_close(1001, "server shutting down")
+                elif state is _CONNECTING:
+                    ws._abort()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection is gone."""
+        await asyncio.shield(self._closed)
+        if self._server is not None:
+            await self._server.wait_closed()
+        while self._conns:
+            self._empty = self._loop.create_future()
+            await asyncio.shield(self._empty)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    async def serve_forever(self) -> None:
+        """Serve until :meth:`close` (or cancellation, which closes the server)."""
+        try:
+            await asyncio.shield(self._closed)
+        except asyncio.CancelledError:
+            self.close()
+            await self.wait_closed()
+            raise
+        await self.wait_closed()
+
+    async def __aenter__(self) -> "Server":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+        await self.wait_closed()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _factory(self) -> ServerWebSocket:
+        overflow = len(self._conns) - self._n_overflow >= self.max_connections
+        return ServerWebSocket(self, overflow)
+
+    def _add(self, ws: ServerWebSocket) -> None:
+        if self._closing:  # accepted while closing: dropped
+            ws._overflow = False
+            self._loop.call_soon(ws._abort)
+        elif ws._overflow:
+            if self._n_overflow >= 16 + self.max_connections // 16:
+                ws._overflow = False  # not counted: closed at once
+                self._loop.call_soon(ws._abort)
+                self._conns.add(ws)
+                return
+            self._n_overflow += 1
+        self._conns.add(ws)
+
+    def _remove(self, ws: ServerWebSocket) -> None:
+        if ws in self._conns:
+            self._conns.discard(ws)
+            if ws._overflow:
+                self._n_overflow -= 1
+        if not self._conns and self._empty is not None and not self._empty.done():
+            self._empty.set_result(None)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        for ws in list(self._conns):
+            try:
+                ws._tick(now)
+            except Exception:  # pragma: no cover - defensive: one connection must not stop the sweep
+                logger.exception("timeout check failed")
+                ws._abort()
+        self._sweeper = self._loop.call_later(self._interval, self._sweep)
+
+
+class serve:
+    """Start a WebSocket server: ``server = await serve(handler, host, port, ...)`` or
+    ``async with serve(...) as server``.
+
+    ``handler``: ``async def handler(ws)`` run for each connection once open.
+    Options: ``ssl`` (an ``ssl.SSLContext``: wss://), ``sock`` (a bound
+    socket instead of host/port), ``reuse_port``, ``backlog``,
+    ``subprotocols`` (ours, preferred first), ``compression`` (permessage-deflate,
+    on by default; False/None: off; ``extensions`` overrides it with factories),
+    ``allowed_origins`` (None: any), ``process_request(ws, request)`` (sync or
+    async; return None to upgrade, or ``ws.respond(status, body)``, a status or
+    ``(status, body[, headers])`` to answer with that instead),
+    ``max_connections`` (past it: HTTP 503), ``max_message_size`` (1 MiB; None:
+    no limit), ``max_header_size``, ``handshake_timeout``, ``close_timeout``,
+    ``ping_interval``/``ping_timeout``, ``idle_timeout``, ``write_timeout``,
+    ``message_timeout`` (60 s; 1008), ``high_water``/``low_water``, and
+    ``connection_options`` (more ``ServerConnection`` keyword arguments).
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: Optional[Union[str, Sequence[str]]] = None,
+        port: Optional[int] = None,
+        *,
+        sock: Any = None,
+        ssl: Optional[_ssl.SSLContext] = None,
+        reuse_port: bool = False,
+        backlog: int = 1024,
+        subprotocols: Sequence[str] = (),
+        compression: Union[bool, str, None] = True,
+        extensions: Optional[Sequence[Any]] = None,
+        allowed_origins: Optional[Iterable[Optional[str]]] = None,
+        process_request: Optional[ProcessRequest] = None,
+        max_connections: int = 10000,
+        max_message_size: Optional[int] = 1 << 20,
+        max_header_size: int = 16384,
+        handshake_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 10.0,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = 20.0,
+        idle_timeout: Optional[float] = None,
+        write_timeout: Optional[float] = 60.0,
+        message_timeout: Optional[float] = 60.0,
+        high_water: int = 1 << 20,
+        low_water: int = 1 << 18,
+        connection_options: Optional[dict] = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be >= 1")
+        self._handler = handler
+        self._where = (host, port, sock)
+        self._create_options = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
+        self._process_request = process_request
+        self._max_connections = max_connections
+        self._options = Options(handshake_timeout=handshake_timeout, close_timeout=close_timeout,
+                                ping_interval=ping_interval, ping_timeout=ping_timeout, idle_timeout=idle_timeout,
+                                write_timeout=write_timeout, message_timeout=message_timeout,
+                                high_water=high_water, low_water=low_water)
+        if extensions is None:
+            extensions = []
+            if compression:
+                if compression not in (True, "deflate"):
+                    raise ValueError(f"unsupported compression {compression!r} (use True/'deflate' or None)")
+                from ..permessage_deflate import ServerPerMessageDeflate
+
+                extensions.append(ServerPerMessageDeflate())
+        self._conn_kwargs = dict(subprotocols=tuple(subprotocols), extensions=tuple(extensions),
+                                 allowed_origins=allowed_origins, max_message_size=max_message_size,
+                                 max_header_size=max_header_size)
+        if connection_options:
+            self._conn_kwargs.update(connection_options)
+        self.server: Optional[Server] = None
+
+    async def _create(self) -> Server:
+        loop = asyncio.get_running_loop()
+        server = Server(self._handler, self._options, self._conn_kwargs, self._process_request,
+                        self._max_connections, loop)
+        host, port, sock = self._where
+        kwargs = {k: v for k, v in self._create_options.items() if v is not None}
+        if sock is not None:
+            server._server = await loop.create_server(server._factory, sock=sock, **kwargs)
+        else:
+            server._server = await loop.create_server(server._factory, host, port, **kwargs)
+        server.ssl = self._create_options["ssl"] is not None
+        server._sweeper = loop.call_later(server._interval, server._sweep)
+        self.server = server
+        logger.debug("asyncio server listening on %s", server.url)
+        return server
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._create().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._create()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
