@@ -1,4 +1,4 @@
-"""A blocking WebSocket client for ws:// and wss:// URLs.
+"""A blocking WebSocket client for ws:// and wss:// URLs, safe to use from many threads.
 
 ::
 
@@ -9,26 +9,32 @@
         print(ws.recv(timeout=5))
 
 The protocol is done by the sans-I/O :class:`wsframe.connection.ClientConnection`;
-this module only moves bytes and waits. A connection may be used from two
-threads at once (one receiving, others sending): every use of the socket and
-of the protocol object is serialised by a lock, and waiting for input happens
-outside it. Pings from the server are answered while :meth:`recv` (or
-iteration) reads, so an application that stops reading stops answering pings.
+this module moves bytes and waits. A background thread (:mod:`wsframe._client_reader`)
+reads the socket all the time: it queues messages for :meth:`ClientWebSocket.recv`
+(at most ``max_queue``; a full queue stops reading, so the server feels the
+backpressure), answers pings and sets ping waiters, whether or not the
+application is receiving. Sending happens in the caller's thread through an
+ordered output queue (:mod:`wsframe._client_output`), so reading never waits
+on writing and writing never waits on reading.
+
+Thread safety: every method may be called from any thread at the same time.
+Each message is sent whole (the frames of two messages never interleave) and
+each received message goes to exactly one ``recv()`` caller.
 """
 
 from __future__ import annotations
 
 import os
-import select
-import socket
-import ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Iterable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Iterable, Iterator, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from . import events as _ev
+from ._client_output import OutputQueue
+from ._client_reader import run_reader
+from ._client_socket import SocketIO, open_socket
 from .connection import ClientConnection, State
 from .exceptions import (
     ConnectionClosed,
@@ -36,44 +42,62 @@ from .exceptions import (
     ConnectionClosedOK,
     HandshakeError,
     InvalidStatus,
-    WebSocketError,
     closed_exception,
 )
+from .handshake import parse_request
 
-__all__ = [
-    "ClientWebSocket",
-    "ConnectionClosed",
-    "ConnectionClosedError",
-    "ConnectionClosedOK",
-    "connect",
-]
+__all__ = ["ClientWebSocket", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK", "connect"]
 
-_WANT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
-_BUF_SIZE = 64 * 1024
-
-
-def _closed_exc(code: int, reason: str, error: Optional[BaseException]) -> ConnectionClosed:
-    return closed_exception(code, reason, error)
+Data = Union[str, bytes, bytearray, memoryview]
+_FAILURE_GRACE = 10.0  # how long a pending peer error waits for recv() when close_timeout is None
 
 
 class ClientWebSocket:
-    """An open client connection. Made by :func:`connect`; not instantiated directly."""
+    """An open client connection. Made by :func:`connect`; not instantiated directly.
 
-    def __init__(self, sock: socket.socket, conn: ClientConnection, close_timeout: Optional[float]) -> None:
+    ``sock`` is the socket and ``conn`` the protocol object; use them only to
+    inspect (every use goes through this object's lock).
+    """
+
+    def __init__(self, sock: Any, conn: ClientConnection, close_timeout: Optional[float] = 10.0,
+                 write_timeout: Optional[float] = 10.0,
+                 max_queue: Union[int, Tuple[int, int], None] = 16,
+                 max_queue_bytes: Optional[int] = 16 << 20) -> None:
         self.sock = sock
         self.conn = conn
         self.close_timeout = close_timeout
-        self._io_lock = threading.Lock()  # socket + protocol object
-        self._recv_lock = threading.Lock()  # one reader at a time
-        self._messages: deque = deque()
-        self._buf = bytearray(_BUF_SIZE)
-        self._closed: Optional[ConnectionClosed] = None  # set once the protocol said Closed
-        self._closed_event = threading.Event()
-        self._eof = False
-        self._sock_closed = False
-        self._pings: dict[bytes, threading.Event] = {}
+        self.write_timeout = write_timeout
+        if isinstance(max_queue, tuple):
+            high, low = max_queue
+        else:
+            high, low = max_queue, None if max_queue is None else max_queue // 4
+        if high is not None and (high < 1 or low is None or not 0 <= low < high):
+            raise ValueError("max_queue must be None, a count >= 1 or a (high, low) pair with 0 <= low < high")
+        if max_queue_bytes is not None and max_queue_bytes < 1:
+            raise ValueError("max_queue_bytes must be None or >= 1")
+        self._high, self._low, self._max_bytes = high, low, max_queue_bytes
+        self._lock = threading.Lock()  # the protocol object and every attribute below
+        self._recv_cond = threading.Condition(self._lock)
+        self._reader_cond = threading.Condition(self._lock)
+        self._io = SocketIO(sock)
+        self._out = OutputQueue(self._io, self._lock, self._write_failed, self._release_socket)
+        self._messages: Deque[Union[str, bytes]] = deque()
+        self._queued_bytes = 0
+        self._paused = False  # the queue is full: the reader waits
+        self._pings: dict = {}  # payload -> (Event, monotonic time sent)
+        self._latency = 0.0
+        self._closed: Optional[ConnectionClosed] = None  # what recv()/send() raise once over
+        self._closed_at = 0.0
+        self._failure_deadline = 0.0
+        self._aborted = False  # the socket was shut down without a closing handshake
+        self._write_shut = False
+        self._reader_done = False
+        self._fd_closed = False
+        self._done = threading.Event()  # the reader ended and the socket is released
         self._opened = False
         self._rejected: Optional[BaseException] = None
+        self._request: Any = None
+        self._addresses: Tuple[Any, Any] = (None, None)
 
     # -- properties ------------------------------------------------------------
 
@@ -89,8 +113,13 @@ class ClientWebSocket:
         return list(self.conn.extensions)
 
     @property
+    def request(self) -> Any:
+        """The handshake request we sent (a :class:`wsframe.handshake.Request`)."""
+        return self._request
+
+    @property
     def response(self) -> Any:
-        """The server's handshake response (see :mod:`wsframe.handshake`)."""
+        """The server's handshake response (a :class:`wsframe.handshake.Response`)."""
         return self.conn.response
 
     @property
@@ -100,7 +129,7 @@ class ClientWebSocket:
 
     @property
     def close_code(self) -> Optional[int]:
-        """The close code once closed, else None."""
+        """The close code once closed (1006 without a closing handshake), else None."""
         return self._closed.code if self._closed is not None else None
 
     @property
@@ -110,80 +139,103 @@ class ClientWebSocket:
 
     @property
     def closed(self) -> bool:
-        """True once the connection is over."""
+        """True once the connection is over (messages may still wait in the queue)."""
         return self._closed is not None
+
+    @property
+    def latency(self) -> float:
+        """Seconds between the last acknowledged :meth:`ping` and its pong (0.0 before any)."""
+        return self._latency
+
+    @property
+    def local_address(self) -> Any:
+        """The socket's own address, as ``socket.getsockname()`` gave it when connected."""
+        return self._addresses[0]
+
+    @property
+    def remote_address(self) -> Any:
+        """The server's address, as ``socket.getpeername()`` gave it when connected."""
+        return self._addresses[1]
 
     # -- sending ---------------------------------------------------------------
 
-    def send(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary.
+    def send(self, data: Data) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary; returns once it is written.
 
-        Raises :class:`ConnectionClosed` when the connection is closing or closed.
+        Several threads may send at once; each message goes out whole. When
+        the server takes no data for ``write_timeout`` seconds, the
+        connection fails (1006) and this raises :class:`ConnectionClosedError`
+        (its ``error`` is a :class:`TimeoutError`). Raises
+        :class:`ConnectionClosed` when the connection is closing or closed.
         """
-        with self._io_lock:
-            if self.conn.state is not State.OPEN:
-                raise self._closed or ConnectionClosedError(1006, "connection is not open")
+        with self._lock:
+            if self.conn.state is not State.OPEN or self._aborted:
+                raise self._not_open()
             if isinstance(data, str):
                 self.conn.send_text(data)
             else:
                 self.conn.send_binary(data)
-            self._flush_locked()
+            target = self._out.push(self.conn.data_to_send())
+        if not self._out.flush(target, self.write_timeout):
+            raise self._not_open()
 
     def ping(self, payload: Optional[bytes] = None) -> threading.Event:
-        """Send a ping; returns an event set when its pong arrives.
+        """Send a ping; returns an event set when its pong arrives (the reader thread sees it).
 
-        ``payload`` defaults to 4 random bytes. Pongs are only seen while
-        something reads (:meth:`recv` or iteration).
+        ``payload`` (at most 125 bytes) defaults to 4 random bytes; a pong
+        also acknowledges every earlier ping. :attr:`latency` is then the round
+        trip. The event stays unset if the connection closes first. Raises
+        ValueError when a ping with the same payload is still unanswered.
         """
-        if payload is None:
-            payload = os.urandom(4)
-        waiter = threading.Event()
-        with self._io_lock:
-            if self.conn.state is not State.OPEN:
-                raise self._closed or ConnectionClosedError(1006, "connection is not open")
-            self._pings[bytes(payload)] = waiter
+        with self._lock:
+            if self.conn.state is not State.OPEN or self._aborted:
+                raise self._not_open()
+            if payload is None:
+                payload = os.urandom(4)
+                while payload in self._pings:
+                    payload = os.urandom(4)
+            payload = bytes(payload)
+            if payload in self._pings:
+                raise ValueError("a ping with this payload is already waiting for its pong")
             self.conn.send_ping(payload)
-            self._flush_locked()
+            waiter = threading.Event()
+            self._pings[payload] = (waiter, time.monotonic())
+            target = self._out.push(self.conn.data_to_send())
+        if not self._out.flush(target, self.write_timeout):
+            raise self._not_open()
         return waiter
 
-    def _flush_locked(self) -> None:
-        data = self.conn.data_to_send()
-        if data and not self._sock_closed:
-            try:
-                _sendall(self.sock, data)
-            except (OSError, ssl.SSLError) as exc:
-                self._on_transport_error(exc)
+    def _not_open(self) -> ConnectionClosed:
+        return self._closed or ConnectionClosedError(1006, "the connection is closing")
 
     # -- receiving -------------------------------------------------------------
 
     def recv(self, timeout: Optional[float] = None) -> Union[str, bytes]:
         """Return the next message: ``str`` for text, ``bytes`` for binary.
 
-        Waits at most ``timeout`` seconds (forever when None) and raises
-        :class:`TimeoutError` then. Raises :class:`ConnectionClosedOK` or
-        :class:`ConnectionClosedError` once the connection is closed and every
-        message received before was returned.
+        Waits at most ``timeout`` seconds (forever when None; ``0`` only takes
+        a message already received) and raises :class:`TimeoutError` then.
+        Raises :class:`ConnectionClosedOK` or :class:`ConnectionClosedError`
+        once the connection is closed and every message received before was
+        returned. Several threads may receive at once: each message goes to one.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._recv_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
-            raise TimeoutError("another thread is receiving")
-        try:
-            while not self._messages:
+        with self._lock:
+            while True:
+                if self._messages:
+                    return self._pop()
+                if self.conn.failure_pending and self._closed is None:
+                    # Every message before the peer's error was taken (and maybe
+                    # answered): fail the connection now; the reader writes the close frame.
+                    self.conn.apply_pending_failure()
+                    self._after_protocol()
+                    continue
                 if self._closed is not None:
                     raise self._closed
-                if self.conn.failure_pending:
-                    # Every message that came before the peer's error has been
-                    # returned (and maybe answered): now fail the connection.
-                    with self._io_lock:
-                        self._process_locked()  # fails the connection: close frame out, Closed read
-                    continue
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
                     raise TimeoutError("no message within the timeout")
-                self._pump(remaining)
-            return self._messages.popleft()
-        finally:
-            self._recv_lock.release()
+                self._recv_cond.wait(left)
 
     def __iter__(self) -> Iterator[Union[str, bytes]]:
         """Yield messages until the connection closes; a normal close ends the
@@ -194,137 +246,134 @@ class ClientWebSocket:
             except ConnectionClosedOK:
                 return
 
-    def _pump(self, timeout: Optional[float]) -> bool:
-        """Wait up to ``timeout`` for input, feed it to the protocol, handle the
-        events. Returns False when nothing arrived in time."""
-        sock = self.sock
-        if self._sock_closed:
-            self._finish(None)
-            return True
-        pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
-        if not pending:
-            try:
-                r, _, _ = select.select([sock], [], [], timeout)
-            except (OSError, ValueError):
-                r = [sock]
-            if not r:
-                return False
-        with self._io_lock:
-            if self._sock_closed:
-                self._finish(None)
-                return True
-            try:
-                n = sock.recv_into(self._buf)
-            except _WANT:
-                return True
-            except (OSError, ssl.SSLError) as exc:
-                self._on_transport_error(exc)
-                return True
-            if n == 0:
-                self._eof = True
-                self.conn.receive_eof()
-            else:
-                self.conn.receive_data(bytes(memoryview(self._buf)[:n]))
-            self._process_locked()
-        return True
+    def _pop(self) -> Union[str, bytes]:
+        message = self._messages.popleft()
+        self._queued_bytes -= len(message)
+        if self._paused and len(self._messages) <= self._low and (  # type: ignore[operator]
+                self._max_bytes is None or self._queued_bytes <= self._max_bytes // 2):
+            self._paused = False
+            self._reader_cond.notify()
+        return message
 
-    def _process_locked(self) -> None:
-        self._handle_events(self.conn.events())
-        if self.conn.failure_pending and not self._messages:
-            # A peer error behind messages already returned (and answered): fail now.
-            self.conn.apply_pending_failure()
-            self._handle_events(self.conn.events())
-        self._flush_locked()
-        if self._closed is not None:
-            if self.conn.should_close_transport or self._eof or not self._opened:
-                self._close_socket()
-            self._closed_event.set()
+    # -- protocol events (lock held) -------------------------------------------
 
-    def _handle_events(self, events) -> None:
+    def _after_protocol(self) -> int:
+        """Handle the protocol's events and queue its output (lock held); returns the output target."""
+        events = self.conn.events()
+        if events:
+            self._handle_events(events)
+        if self.conn.failure_pending and not self._failure_deadline:
+            self._failure_deadline = time.monotonic() + (
+                _FAILURE_GRACE if self.close_timeout is None else self.close_timeout)
+        self._reader_cond.notify()
+        return self._out.push(self.conn.data_to_send())
+
+    def _handle_events(self, events: list) -> None:
+        got = False
         for e in events:
             t = type(e)
             if t is _ev.TextMessage or t is _ev.BinaryMessage:
                 self._messages.append(e.data)
+                self._queued_bytes += len(e.data)
+                got = True
             elif t is _ev.Pong:
-                payload = bytes(e.payload)
-                if payload in self._pings:
-                    # a pong also acknowledges every earlier ping
-                    for key in list(self._pings):
-                        self._pings.pop(key).set()
-                        if key == payload:
-                            break
+                self._pong(bytes(e.payload))
             elif t is _ev.Connected:
                 self._opened = True
             elif t is _ev.Rejected:
-                self._rejected = InvalidStatus(f"server rejected the handshake: {e.status} {e.reason}",
-                                               e.status)
+                self._rejected = InvalidStatus(f"server rejected the handshake: {e.status} {e.reason}", e.status)
             elif t is _ev.Closed:
-                self._closed = _closed_exc(e.code, e.reason, e.error)
+                self._set_closed(closed_exception(e.code, e.reason, e.error))
                 if not self._opened and self._rejected is None:
                     err = e.error
                     self._rejected = err if isinstance(err, HandshakeError) else HandshakeError(
                         f"opening handshake failed: {err or e.reason or e.code}")
+        if got:
+            if (self._high is not None and len(self._messages) >= self._high) or (
+                    self._max_bytes is not None and self._queued_bytes >= self._max_bytes):
+                self._paused = True
+            self._recv_cond.notify_all()
 
-    def _on_transport_error(self, exc: BaseException) -> None:
-        if not self._eof:
-            self._eof = True
-            try:
-                self.conn.receive_eof()
-            except Exception:  # pragma: no cover - defensive
-                pass
-            for e in self.conn.events():
-                if type(e) is _ev.Closed and self._closed is None:
-                    self._closed = _closed_exc(e.code, e.reason, e.error or exc)
+    def _pong(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return
+        now = time.monotonic()
+        for key in list(self._pings):  # a pong also acknowledges every earlier ping
+            waiter, sent = self._pings.pop(key)
+            waiter.set()
+            if key == payload:
+                self._latency = now - sent
+                return
+
+    def _set_closed(self, exc: ConnectionClosed) -> None:
         if self._closed is None:
-            self._closed = ConnectionClosedError(1006, str(exc), exc)
-        self._close_socket()
-        self._closed_event.set()
+            self._closed = exc
+            self._closed_at = time.monotonic()
+            self._recv_cond.notify_all()
+            self._reader_cond.notify()
 
-    def _finish(self, exc: Optional[BaseException]) -> None:
-        if self._closed is None:
-            self._closed = ConnectionClosedError(1006, "connection lost", exc)
-        self._closed_event.set()
+    def _abort(self, exc: ConnectionClosed) -> None:
+        """Fail the connection without a closing handshake (lock held): shut the socket down,
+        which wakes every thread waiting on it."""
+        self._set_closed(exc)
+        if self.conn.state is not State.CLOSED:
+            self.conn.receive_eof()  # the protocol ends too; its own Closed is superseded
+            self.conn.events()
+            self.conn.data_to_send()
+        self._aborted = True
+        self._out.fail(exc)
+        self._io.shutdown()
+        self._recv_cond.notify_all()
+        self._reader_cond.notify()
+        self._release_socket()
 
-    def _close_socket(self) -> None:
-        if not self._sock_closed:
-            self._sock_closed = True
-            try:
-                self.sock.close()
-            except OSError:  # pragma: no cover
-                pass
+    def _write_failed(self, exc: BaseException) -> None:
+        """The output queue gave up (lock held)."""
+        what = "write timed out" if isinstance(exc, TimeoutError) else "connection lost while writing"
+        closed = ConnectionClosedError(1006, f"{what}: {exc}", exc)
+        closed.__cause__ = exc
+        self._abort(closed)
+
+    def _reader_exit(self, error: Optional[BaseException]) -> None:
+        """The reader thread ends (its ``finally``)."""
+        with self._lock:
+            self._reader_done = True
+            reason = f"connection lost: {error!r}" if error is not None else "connection lost"
+            self._abort(ConnectionClosedError(1006, reason, error))
+
+    def _release_socket(self) -> None:
+        """Close the descriptor once neither the reader nor a writer uses it (lock held)."""
+        if self._reader_done and not self._out.writing and not self._fd_closed:
+            self._fd_closed = True
+            self._io.close()
+            self._done.set()
 
     # -- closing ---------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close: send a close frame, wait (up to ``close_timeout``) for the
-        server's close and for it to drop TCP, then close the socket.
-        Idempotent."""
-        with self._io_lock:
-            if self.conn.state is State.OPEN:
-                try:
-                    self.conn.close(code, reason)
-                except WebSocketError:
-                    pass
-                self._flush_locked()
+        """Close: send a close frame, wait for the server's and for it to drop TCP.
+
+        Returns within ``close_timeout`` seconds (plus a few milliseconds)
+        from any thread, even while another thread's ``send()`` is blocked:
+        past it the connection fails (1006) and the socket is shut down.
+        Idempotent. ValueError for a code that may not be sent.
+        """
         deadline = None if self.close_timeout is None else time.monotonic() + self.close_timeout
-        while not self._sock_closed:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            if self._recv_lock.acquire(timeout=0.05):
-                try:
-                    self._pump(remaining if remaining is None else min(remaining, 0.5))
-                finally:
-                    self._recv_lock.release()
-            else:  # another thread is reading: it will see the close
-                self._closed_event.wait(0.05)
-            if self._closed is not None and self.conn.should_close_transport:
-                break
-        with self._io_lock:
-            if self._closed is None:
-                self._closed = ConnectionClosedError(1006, "closing handshake timed out")
-            self._close_socket()
-            self._closed_event.set()
+        target = None
+        with self._lock:
+            if self.conn.state is State.OPEN and not self._aborted:
+                if self.conn.failure_pending:
+                    self.conn.apply_pending_failure()  # the peer's error closes with its own code
+                else:
+                    self.conn.close(code, reason)
+                target = self._after_protocol()
+        if target is not None:
+            self._out.flush(target, self.write_timeout, deadline)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not self._done.wait(left):
+            with self._lock:
+                self._abort(ConnectionClosedError(1006, "closing handshake timed out"))
+            self._done.wait(1.0)  # the woken threads release the socket at once
 
     def __enter__(self) -> "ClientWebSocket":
         return self
@@ -335,50 +384,80 @@ class ClientWebSocket:
     def __repr__(self) -> str:
         return f"<ClientWebSocket {self.conn.state.name}>"
 
+    # -- opening (connect) -----------------------------------------------------
 
-def _sendall(sock: socket.socket, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
+    def _handshake(self, deadline: Optional[float]) -> None:
+        """Send the request and read until the response is handled, then start the reader."""
+        with self._lock:
+            request = self.conn.data_to_send()
+            target = self._out.push(request)
+        head = bytes(request).split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+        self._request = parse_request(head)
         try:
-            n = sock.send(view)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
-            select.select([], [sock], [])
-            continue
-        except ssl.SSLWantReadError:
-            select.select([sock], [], [])
-            continue
-        view = view[n:]
+            self._addresses = (self.sock.getsockname(), self.sock.getpeername())
+        except OSError:  # pragma: no cover
+            pass
+        if not self._out.flush(target, None, deadline):
+            raise self._out.error or HandshakeError("could not send the handshake request")
+        buf = bytearray(16384)
+        while not self._opened:
+            if self._rejected is not None or self._closed is not None:
+                raise self._rejected or HandshakeError("connection closed during the opening handshake")
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError("opening handshake timed out")
+            if not self._io.pending() and not self._io.wait(True, False, left):
+                continue
+            n = self._io.recv_into(buf)
+            if n is None:
+                continue
+            with self._lock:
+                if n:
+                    self.conn.receive_data(memoryview(buf)[:n])
+                else:
+                    self.conn.receive_eof()
+                self._after_protocol()
+        threading.Thread(target=run_reader, args=(self,), name="wsframe-client-reader", daemon=True).start()
 
 
 def connect(
     url: str,
     *,
-    ssl_context: Optional[ssl.SSLContext] = None,
+    ssl_context: Any = None,
     cafile: Optional[str] = None,
     subprotocols: Sequence[str] = (),
     extra_headers: Iterable[Tuple[str, str]] = (),
     origin: Optional[str] = None,
     open_timeout: Optional[float] = 10.0,
     close_timeout: Optional[float] = 10.0,
+    write_timeout: Optional[float] = 10.0,
     max_message_size: Optional[int] = 1 << 20,
+    max_queue: Union[int, Tuple[int, int], None] = 16,
+    max_queue_bytes: Optional[int] = 16 << 20,
     **connection_options: Any,
 ) -> ClientWebSocket:
     """Open a WebSocket connection to ``url`` (ws:// or wss://) and return it.
 
     ``ssl_context`` (or a default context trusting ``cafile`` or the system
     CAs) is used for wss://. ``subprotocols`` are offered in order,
-    ``extra_headers`` added to the request. The TCP connect, TLS and HTTP
-    handshakes must complete within ``open_timeout`` seconds;
-    ``close_timeout`` bounds :meth:`ClientWebSocket.close`. Messages larger
-    than ``max_message_size`` bytes fail the connection with 1009 (decompressed
-    size, when compressed). Other keyword arguments go to
+    ``extra_headers`` added to the request. Timeouts (seconds; None: none):
+    the TCP connect, TLS and HTTP handshakes must complete within
+    ``open_timeout``; ``close_timeout`` bounds :meth:`ClientWebSocket.close`
+    and the wait for the server to drop TCP after a close; a send that the
+    server takes no byte of for ``write_timeout`` fails the connection.
+    Messages larger than ``max_message_size`` bytes fail the connection with
+    1009 (decompressed size, when compressed). Received messages wait for
+    ``recv()`` in a queue: once it holds ``max_queue`` messages (or
+    ``max_queue_bytes`` bytes) the client stops reading until ``recv()``
+    brings it down to a quarter (``max_queue=(high, low)`` sets both marks;
+    None: no limit). Other keyword arguments go to
     :class:`~wsframe.connection.ClientConnection`, e.g.
     ``extensions=[ClientPerMessageDeflate()]`` (from
     :mod:`wsframe.permessage_deflate`) to offer compression.
 
     Raises :class:`wsframe.HandshakeError` (:class:`wsframe.InvalidStatus` when
     the server answered with another status than 101), :class:`TimeoutError`,
-    or :class:`OSError`.
+    :class:`OSError` or :class:`ValueError` (a bad URL or option).
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -395,29 +474,14 @@ def connect(
     host_header = f"[{host}]" if ":" in host else host
     if port != (443 if secure else 80):
         host_header += f":{port}"
+    conn = ClientConnection(host_header, path, origin=origin, subprotocols=tuple(subprotocols),
+                            extra_headers=tuple(extra_headers), max_message_size=max_message_size,
+                            **connection_options)
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
-
-    sock = socket.create_connection((host, port), timeout=open_timeout)
+    sock = open_socket(host, port, secure=secure, ssl_context=ssl_context, cafile=cafile, deadline=deadline)
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if secure:
-            if ssl_context is None:
-                ssl_context = ssl.create_default_context(cafile=cafile)
-            sock = ssl_context.wrap_socket(sock, server_hostname=host)
-        conn = ClientConnection(host_header, path, origin=origin, subprotocols=tuple(subprotocols),
-                                extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-                                **connection_options)
-        sock.setblocking(False)
-        ws = ClientWebSocket(sock, conn, close_timeout)
-        with ws._io_lock:
-            ws._flush_locked()
-        while not ws._opened:
-            if ws._rejected is not None or ws._closed is not None:
-                raise ws._rejected or HandshakeError("connection closed during the opening handshake")
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("opening handshake timed out")
-            ws._pump(remaining)
+        ws = ClientWebSocket(sock, conn, close_timeout, write_timeout, max_queue, max_queue_bytes)
+        ws._handshake(deadline)
         return ws
     except BaseException:
         sock.close()
