@@ -21,25 +21,69 @@ def flag(name):
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def warn(message):
+    """Print a build warning where the user sees it: pip hides a build's
+    output unless -v, so it also goes to the terminal (/dev/tty) when there is one."""
+    line = f"WARNING: {message}\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    if sys.stderr.isatty():
+        return
+    try:
+        with open("/dev/tty", "w") as tty:
+            tty.write(line)
+    except OSError:  # no controlling terminal (CI, Windows)
+        pass
+
+
 class OptionalBuildExt(build_ext):
-    """build_ext that falls back to pure Python when compiling fails."""
+    """build_ext that falls back to pure Python when compiling fails.
+
+    A failed extension leaves no file behind: its output in build/ (which
+    `pip install .` reuses between builds) and, for in-place or editable
+    builds, its copy in the source tree are removed, so an extension built
+    from older sources is never installed or imported.
+    """
 
     def run(self):
+        self._failed_names = set()
+        self._to_source = bool(self.inplace or getattr(self, "editable_mode", False))
         try:
             super().run()
         except Exception as exc:  # no compiler, missing headers, ...
-            self._failed(exc)
+            self._failed(exc, self.extensions)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
         except Exception as exc:
-            self._failed(exc)
+            self._failed(exc, [ext])
 
-    def _failed(self, exc):
+    def copy_extensions_to_source(self):
+        built = self.extensions
+        self.extensions = [e for e in built if e.name not in self._failed_names]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = built
+
+    def _failed(self, exc, exts):
         if flag("WSFRAME_REQUIRE_EXTENSIONS"):
             raise exc
-        sys.stderr.write(f"WARNING: wsframe C extension not built ({exc}); using the pure-Python codec.\n")
+        for ext in exts:
+            self._failed_names.add(ext.name)
+            filename = self.get_ext_filename(self.get_ext_fullname(ext.name))
+            stale = [os.path.join(self.build_lib, filename)]
+            if self._to_source:
+                stale.append(os.path.join(HERE, filename))
+            for path in stale:
+                if os.path.exists(path):
+                    os.remove(path)
+                    sys.stderr.write(f"removed the stale {path}\n")
+        reason = " ".join(str(exc).split())
+        warn(f"wsframe's C extension was not built ({reason}); wsframe will run its pure-Python codec,"
+             " several times slower. Install a C compiler and the Python headers, then reinstall"
+             " (WSFRAME_REQUIRE_EXTENSIONS=1 makes this an error).")
 
 
 def extensions():
@@ -58,14 +102,25 @@ def extensions():
         link = [f for f in extra if f.startswith("-fsanitize")]
     else:
         base, link = ["/O2"], []
-    ext = Extension(
+    kernels = Extension(
         "wsframe._speedups",
         sources=["wsframe/_speedups.pyx"] + CSRC,
         include_dirs=["csrc"],
         extra_compile_args=base + extra,
         extra_link_args=link,
     )
-    return cythonize([ext], compiler_directives={"language_level": "3"}, quiet=True)
+    # The frame parser: wsframe/_parser.py compiled with wsframe/_parser_c.pxd
+    # (the same source is the pure-Python parser); it calls the kernels of
+    # _speedups through cimport, so it links no C of its own.
+    parser = Extension(
+        "wsframe._parser_c",
+        sources=["wsframe/_parser.py"],
+        extra_compile_args=base + extra,
+        extra_link_args=link,
+    )
+    directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
+    # Generated C goes under build/, not next to the sources.
+    return cythonize([kernels, parser], compiler_directives=directives, build_dir="build/cython", quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

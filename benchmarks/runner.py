@@ -454,6 +454,21 @@ def run_smoke(only: Optional[str] = None) -> List[Result]:
     return run(MODES["smoke"], only=only, log=None)
 
 
+def pure_python_refusal() -> Optional[str]:
+    """Why wsframe would be timed without its C extension here, or None when it
+    is active (the server benchmarks run ``python -m wsframe echo`` from the
+    repository root, which imports the same source tree as this process)."""
+    if os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"):
+        return "WSFRAME_NO_EXTENSIONS is set, so wsframe would run its pure-Python codec"
+    import wsframe.codec
+
+    if wsframe.codec.speedups_enabled:
+        return None
+    where = Path(wsframe.codec.__file__).resolve().parent.parent
+    return (f"the wsframe imported from {where} has no C extension built, so its pure-Python codec would be"
+            f" timed as wsframe (build it: `pip install -e .` in {where})")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     g = ap.add_mutually_exclusive_group()
@@ -473,7 +488,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--servers", action=argparse.BooleanOptionalAction, default=None,
                     help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks"
                          " (default: on, unless --only or --smoke is given)")
+    ap.add_argument("--allow-pure-python", action="store_true",
+                    help="time wsframe even when its C extension is not built (the numbers are then the"
+                         " pure-Python codec's); refused by default")
     args = ap.parse_args(argv)
+    if args.mode != "smoke":
+        refusal = pure_python_refusal()
+        if refusal and not args.allow_pure_python:
+            print(f"python -m benchmarks: {refusal}; or pass --allow-pure-python", file=sys.stderr)
+            return 2
+        if refusal:
+            print(f"WARNING: {refusal} (--allow-pure-python)")
     if args.pin is not None:
         os.sched_setaffinity(0, {args.pin})
     malloc_fixed = False if args.default_malloc else tame_malloc()
