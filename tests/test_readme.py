@@ -1,0 +1,188 @@
+"""Every ```python block of README.md runs, as written, and exits 0.
+
+Convention (HTML comments, invisible on GitHub; put one right before a block,
+blank lines may separate them):
+
+- A plain ```python block is run by itself in a fresh interpreter
+  (``python -c``, in an empty temporary folder, so the installed wsframe is
+  imported) and must exit 0 within 30 s.
+- ``<!-- readme-test: server -->`` marks a block that starts a server on
+  127.0.0.1. The test replaces the README's port ``9001`` in it, and in the
+  next ```python block, with a free port; starts the block as a subprocess;
+  waits until the port accepts connections; runs the next block (the client)
+  against it, which must exit 0; then sends SIGINT to the server, which must
+  exit 0 (a graceful stop) within 15 s. The client block is not run alone.
+- ``<!-- readme-test: given`` ... ``-->`` holds Python lines run before the
+  next block in the same interpreter, for names a fragment takes as given
+  (``sock``, ``bytes_from_socket``); several such comments add up.
+- ``<!-- readme-test: skip REASON -->`` does not run the next block; the
+  reason shows in pytest's summary. Use it only for what cannot run here.
+
+Each test is named by the block's first line number in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+RUN_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+README_PORT = "9001"
+_MARK = re.compile(r"^<!--\s*readme-test:\s*(\w+)\s*(.*?)\s*(-->)?\s*$")
+
+
+@dataclass
+class Block:
+    line: int  # first line of the code (1-based)
+    code: str
+    kind: str = "run"  # run | server | skip
+    reason: str = ""
+    given: List[str] = field(default_factory=list)
+    client: Optional["Block"] = None
+
+
+def parse(text: str) -> List[Block]:
+    """The ```python blocks of a markdown text with their readme-test directives;
+    a server block carries the block after it as its client."""
+    lines = text.splitlines()
+    blocks: List[Block] = []
+    pending = Block(0, "")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        mark = _MARK.match(line.strip())
+        if mark:
+            word, rest, closed = mark.group(1), mark.group(2), mark.group(3)
+            body = []
+            if not closed:
+                i += 1
+                while i < len(lines) and lines[i].strip() != "-->":
+                    body.append(lines[i])
+                    i += 1
+            if word == "given":
+                pending.given.append("\n".join(([rest] if rest else []) + body))
+            elif word in ("server", "skip"):
+                pending.kind, pending.reason = word, rest
+            else:
+                raise ValueError(f"README.md:{i + 1}: unknown readme-test directive {word!r}")
+        elif line.strip().startswith("```"):
+            lang = line.strip()[3:].strip().lower()
+            start = i + 1
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith("```"):
+                i += 1
+            if lang in ("python", "py"):
+                pending.line, pending.code = start + 1, "\n".join(lines[start:i]) + "\n"
+                blocks.append(pending)
+            pending = Block(0, "")
+        elif line.strip():
+            pending = Block(0, "")  # a directive applies to the block right after it
+        i += 1
+    out: List[Block] = []
+    it = iter(blocks)
+    for block in it:
+        if block.kind == "server":
+            block.client = next(it, None)
+        out.append(block)
+    return out
+
+
+BLOCKS = parse(README.read_text(encoding="utf-8")) if README.exists() else []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _source(block: Block, port: Optional[int] = None) -> str:
+    code = "\n".join(block.given + [block.code])
+    return code.replace(README_PORT, str(port)) if port is not None else code
+
+
+def _run(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"did not finish within {RUN_TIMEOUT:.0f}s; output: {exc.stderr!r}") from None
+
+
+def _wait_for_port(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server block exited ({proc.returncode}) before listening:"
+                                 f" {proc.communicate()[1]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)  # nothing to wait on but the port itself
+    raise AssertionError(f"the server block did not listen on port {port} within {RUN_TIMEOUT:.0f}s")
+
+
+def test_readme_has_python_blocks() -> None:
+    assert BLOCKS, "no ```python block found in README.md"
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}" for b in BLOCKS])
+def test_readme_block(block: Block, tmp_path: Path) -> None:
+    if block.kind == "skip":
+        pytest.skip(f"README.md:{block.line}: {block.reason or 'marked skip'}")
+    if block.kind == "run":
+        result = _run(_source(block), tmp_path)
+        assert result.returncode == 0, f"README.md:{block.line} exited {result.returncode}:\n{result.stderr}"
+        return
+    assert block.client is not None, f"README.md:{block.line}: a server block needs a client block after it"
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-c", _source(block, port)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(server, port)
+        result = _run(_source(block.client, port), tmp_path)
+        assert result.returncode == 0, \
+            f"client block README.md:{block.client.line} exited {result.returncode}:\n{result.stderr}"
+        server.send_signal(signal.SIGINT)
+        try:
+            _, err = server.communicate(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"server block README.md:{block.line} did not stop within"
+                                 f" {STOP_TIMEOUT:.0f}s of SIGINT") from None
+        assert server.returncode == 0, \
+            f"server block README.md:{block.line} exited {server.returncode} on SIGINT:\n{err}"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+
+def test_the_convention_parses() -> None:
+    """The directives as documented above, on a small markdown text."""
+    text = "\n".join([
+        "<!-- readme-test: server -->", "```python", "serve(9001)", "```", "text",
+        "```python", "connect(9001)", "```",
+        "<!-- readme-test: given", "sock = None", "-->", "", "```python", "use(sock)", "```",
+        "<!-- readme-test: skip needs a browser -->", "```python", "browser()", "```",
+        "<!-- readme-test: skip stale -->", "a paragraph", "```python", "plain()", "```",
+        "```sh", "not python", "```",
+    ])
+    server, given, skipped, plain = parse(text)
+    assert (server.kind, server.line, server.client and server.client.code) == ("server", 3, "connect(9001)\n")
+    assert _source(server, 4242) == "serve(4242)\n"
+    assert (given.kind, given.given, given.code) == ("run", ["sock = None"], "use(sock)\n")
+    assert (skipped.kind, skipped.reason) == ("skip", "needs a browser")
+    assert (plain.kind, plain.code) == ("run", "plain()\n")
