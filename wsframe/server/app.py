@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from ..codec import write_frame as _write_frame
 from ..connection import ServerConnection, State
-from ..enums import CloseCode
+from ..enums import CloseCode, Opcode
 
 if TYPE_CHECKING:  # pragma: no cover
     import socket
@@ -25,6 +26,8 @@ PHASE_DEAD = 4  # socket closed
 
 _OPEN = State.OPEN
 _ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
+_OP_TEXT = int(Opcode.TEXT)
+_OP_BINARY = int(Opcode.BINARY)
 
 
 def format_address(addr: Any) -> str:
@@ -173,10 +176,17 @@ class ServerWebSocket:
         when the connection is not open. Call it from the server's thread (use
         :meth:`Server.call_soon_threadsafe` from others).
         """
-        if data.__class__ is str:
-            self.conn.send_text(data)  # type: ignore[arg-type]
+        conn = self.conn
+        if conn._plain:
+            # The connection's own fast-path condition (OPEN, no extension, no
+            # fragmented send under way): the frame goes straight into its
+            # output buffer, as ServerConnection.send_text/send_binary would
+            # write it, without their extra call.
+            _write_frame(conn._out, _OP_TEXT if data.__class__ is str else _OP_BINARY, data)
+        elif data.__class__ is str:
+            conn.send_text(data)  # type: ignore[arg-type]
         else:
-            self.conn.send_binary(data)
+            conn.send_binary(data)
         if not self.dirty:  # outside the server's dispatch: have the output sent
             self.dirty = True
             self.server._dirty.append(self)

@@ -224,7 +224,7 @@ class ConnectionIO:
         while True:
             try:
                 for e in it:
-                    t = e.__class__
+                    t = type(e)
                     if t is _TextMessage or t is _BinaryMessage:
                         on_message(c, e.data)
                         got_message = True
