@@ -102,25 +102,14 @@ def extensions():
         link = [f for f in extra if f.startswith("-fsanitize")]
     else:
         base, link = ["/O2"], []
-    kernels = Extension(
+    ext = Extension(
         "wsframe._speedups",
         sources=["wsframe/_speedups.pyx"] + CSRC,
         include_dirs=["csrc"],
         extra_compile_args=base + extra,
         extra_link_args=link,
     )
-    # The frame parser: wsframe/_parser.py compiled with wsframe/_parser_c.pxd
-    # (the same source is the pure-Python parser); it calls the kernels of
-    # _speedups through cimport, so it links no C of its own.
-    parser = Extension(
-        "wsframe._parser_c",
-        sources=["wsframe/_parser.py"],
-        extra_compile_args=base + extra,
-        extra_link_args=link,
-    )
-    directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
-    # Generated C goes under build/, not next to the sources.
-    return cythonize([kernels, parser], compiler_directives=directives, build_dir="build/cython", quiet=True)
+    return cythonize([ext], compiler_directives={"language_level": "3"}, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
