@@ -34,8 +34,11 @@ for v in $versions; do
     fi
     "$py" -VV
     venv="$work/py$v"
-    if ! "$py" -m venv "$venv" || ! "$venv/bin/python" -m pip install -q "${test_deps[@]}" \
-        || ! WSFRAME_REQUIRE_EXTENSIONS=1 WSFRAME_CFLAGS="-Werror" "$venv/bin/python" -m pip install -q -e .; then
+    piplog="$work/pip-$v.log"
+    if ! { "$py" -m venv "$venv" && "$venv/bin/python" -m pip install -q "${test_deps[@]}" \
+        && WSFRAME_REQUIRE_EXTENSIONS=1 WSFRAME_CFLAGS="-Werror" "$venv/bin/python" -m pip install -q -e .; } \
+        >"$piplog" 2>&1; then
+        grep -v "WARNING: Location" "$piplog" | tail -n 40
         bad+=("$v: install failed"); continue
     fi
     (cd /tmp && "$venv/bin/python" -c "import wsframe, wsframe._speedups as s; assert wsframe.speedups_enabled; print('wsframe', wsframe.__version__, 'C extension, SIMD', s.simd_level())") \
