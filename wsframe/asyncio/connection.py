@@ -22,6 +22,7 @@ so a message goes from the read to the application without an object in between:
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple, Union
 
 from .. import events as _ev
@@ -70,6 +71,7 @@ class WebSocket(ConnectionProtocol):
         self._waiter: Any = None
         self._receiving = False
         self._flush_handle: Any = None
+        self._unsent = 0  # bytes of replies collected during a batch, not yet written
         self._closed_exc: Optional[ConnectionClosed] = None
         self._pings: Dict[bytes, Tuple[Any, float]] = {}
         self._sent_close: Optional[Tuple[int, str]] = None
@@ -219,6 +221,7 @@ class WebSocket(ConnectionProtocol):
         self._receiving = True
         try:
             while not q:
+                self._unsent = 0
                 self._flush()  # replies collected during a batch go out before we wait
                 if conn.failure_pending:
                     # Every message before the peer's error was taken (and answered): fail now.
@@ -290,9 +293,15 @@ class WebSocket(ConnectionProtocol):
             raise self._closing_error() from None
         if self._messages:
             # Part of a batch: the replies go out together, when the batch is
-            # answered or when the task yields.
-            if self._flush_handle is None:
-                self._flush_handle = self._loop.call_soon(self._scheduled_flush)
+            # answered or when the task yields (or past high_water bytes).
+            unsent = self._unsent + len(message)  # type: ignore[arg-type]
+            if unsent <= self.options.high_water:
+                self._unsent = unsent
+                if self._flush_handle is None:
+                    self._flush_handle = self._loop.call_soon(self._scheduled_flush)
+            else:
+                self._unsent = 0
+                self._flush()
         else:
             data = conn.data_to_send()
             if data and not self._lost:
@@ -344,6 +353,7 @@ class WebSocket(ConnectionProtocol):
 
     def _scheduled_flush(self) -> None:
         self._flush_handle = None
+        self._unsent = 0
         self._flush()
 
     def _closing_error(self) -> ConnectionClosed:
@@ -370,20 +380,20 @@ class WebSocket(ConnectionProtocol):
         except ConnectionStateError:
             raise self._closing_error() from None
         fut = self._loop.create_future()
-        self._pings[payload] = (fut, self._loop.time())
+        self._pings[payload] = (fut, time.monotonic())
         self._flush()
         return fut
 
     def _send_keepalive(self) -> None:
         payload = os.urandom(4)
         self.conn.send_ping(payload)
-        self._pings[payload] = (self._loop.create_future(), self._loop.time())
+        self._pings[payload] = (self._loop.create_future(), time.monotonic())
 
     def _pong(self, payload: bytes) -> None:
         pings = self._pings
         if payload not in pings:
             return
-        now = self._loop.time()
+        now = time.monotonic()
         for key in list(pings):
             fut, sent = pings.pop(key)
             if not fut.done():
