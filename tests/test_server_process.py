@@ -1,0 +1,233 @@
+"""Tests of the server as a process: graceful stop on signals (the CLI and a
+user's own script), the start-up log line, pre-fork workers and their
+supervisor (replacing a killed worker, stopping on a crash loop), and 1,000
+concurrent connections."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+
+import pytest
+
+from test_server_helpers import Child, Parser, S, wait_eof  # noqa: E402
+
+from wsframe import client  # noqa: E402  (an import error fails these tests: nothing is skipped)
+from wsframe.codec import build_frame  # noqa: E402
+from wsframe.enums import Opcode  # noqa: E402
+from wsframe.exceptions import ConnectionClosed  # noqa: E402
+
+
+# -- processes: graceful stop, workers, CLI ---------------------------------------------
+
+
+def test_graceful_stop_on_sigterm_sends_1001_and_exits_0():
+    with S.EchoProcess() as proc:
+        ws = client.connect(proc.url)
+        ws.send("before stop")
+        assert ws.recv(5) == "before stop"
+        t0 = time.monotonic()
+        proc.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(5)
+        assert exc.value.code == 1001
+        ws.close()
+        assert proc.proc.wait(10) == 0
+        assert time.monotonic() - t0 < 5
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", proc.port), timeout=1).close()
+
+
+def test_graceful_stop_on_sigint():
+    with S.EchoProcess("-v") as proc:
+        ws = client.connect(proc.url)
+        ws.send("x")
+        assert ws.recv(5) == "x"
+        proc.proc.send_signal(signal.SIGINT)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(5)
+        ws.close()
+        assert proc.proc.wait(10) == 0
+        log = "".join(proc.lines)
+        assert "open 127.0.0.1:" in log and "code=1001" in log, log
+
+
+def test_workers_share_the_port():
+    with S.EchoProcess("--workers", "2") as proc:
+        for i in range(8):
+            with client.connect(proc.url) as ws:
+                ws.send(f"w{i}")
+                assert ws.recv(5) == f"w{i}"
+        assert proc.stop() == 0
+
+
+def test_cli_client_interactive():
+    import subprocess
+
+    with S.running_server() as server:
+        env = dict(os.environ, PYTHONPATH=str(S.REPO))
+        out = subprocess.run([sys.executable, "-m", "wsframe", "client", server.url],
+                             input="hello\nwörld\n", capture_output=True, text=True, timeout=20, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "< hello" in out.stdout and "< wörld" in out.stdout
+
+
+# -- scale --------------------------------------------------------------------------
+
+
+def test_1000_concurrent_connections():
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 2 * n + 200
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {want}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    try:
+        with S.EchoProcess() as proc:  # the child inherits the raised limit
+            socks = []
+            try:
+                for _ in range(n):
+                    s, rest = S.raw_ws(proc.port)
+                    assert rest == b""
+                    socks.append(s)
+                for i, s in enumerate(socks):
+                    s.sendall(build_frame(Opcode.TEXT, b"c%d" % i, client=True))
+                for i, s in enumerate(socks):
+                    assert Parser(s).next(10).payload == b"c%d" % i
+                for s in socks:
+                    s.sendall(build_frame(Opcode.CLOSE, struct.pack("!H", 1000), client=True))
+                for s in socks:
+                    assert Parser(s).close_frame(10)[0] == 1000
+            finally:
+                for s in socks:
+                    s.close()
+            assert proc.stop() == 0
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_cli_compression_switch():
+    pmd = pytest.importorskip("wsframe.permessage_deflate")
+    for args, negotiated in (((), True), (("--no-compression",), False)):
+        with S.EchoProcess(*args) as proc:
+            with client.connect(proc.url, extensions=[pmd.ClientPerMessageDeflate()]) as ws:
+                assert bool(ws.conn.extensions) is negotiated
+                ws.send("compress me " * 100)
+                assert ws.recv(5) == "compress me " * 100
+            assert proc.stop() == 0
+
+
+# -- Ctrl-C in a user's own program ------------------------------------------------
+
+USER_SCRIPT = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from wsframe.server import Application, Server
+
+class Echo(Application):
+    def on_message(self, ws, data):
+        ws.send(data)
+
+Server(Echo(), "127.0.0.1", 0).serve_forever()
+print("serve_forever returned", file=sys.stderr, flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_user_program_gracefully():
+    """No install_signal_handlers, no try/except in the script: SIGINT closes
+    clients with 1001, serve_forever returns, the script exits 0."""
+    import wsframe
+    from wsframe import codec
+
+    with Child(USER_SCRIPT) as child:
+        line = child.wait_line(r"listening on ws://127\.0\.0\.1:(\d+)/ \(codec: ([^)]*)\)")
+        port = int(line.group(1))
+        if wsframe.speedups_enabled:
+            assert line.group(2) == f"C extension, SIMD {codec.implementation.simd_level()}"
+        else:
+            assert line.group(2) == "pure Python"
+        s, rest = S.raw_ws(port)
+        with s:
+            p = Parser(s, rest)
+            s.sendall(build_frame(Opcode.TEXT, b"before", client=True))
+            assert p.next().payload == b"before"
+            child.proc.send_signal(signal.SIGINT)
+            assert p.close_frame()[0] == 1001
+            s.sendall(build_frame(Opcode.CLOSE, struct.pack("!H", 1001), client=True))
+            assert wait_eof(s)
+        assert child.proc.wait(10) == 0
+        child.wait_line("serve_forever returned")
+        assert child.count("Traceback") == 0, "".join(child.lines)
+
+
+# -- workers and their supervisor ---------------------------------------------------
+
+
+def connect_and_echo(port: int, n: int = 8) -> None:
+    for i in range(n):
+        s, rest = S.raw_ws(port)
+        with s:
+            s.sendall(build_frame(Opcode.TEXT, b"w%d" % i, client=True))
+            assert Parser(s, rest).next(5).payload == b"w%d" % i
+
+
+def test_killed_worker_is_logged_and_replaced():
+    with S.EchoProcess("--workers", "2") as proc:
+        deadline = time.monotonic() + 20
+        pids = None
+        while pids is None and time.monotonic() < deadline:
+            for line in list(proc.lines):
+                if "started 2 workers" in line:
+                    pids = [int(p) for p in line.rsplit(":", 1)[1].split()]
+            if pids is None:
+                time.sleep(0.02)  # polling the collected log for the line
+        assert pids and len(pids) == 2, proc.lines
+        connect_and_echo(proc.port, 4)
+        os.kill(pids[0], signal.SIGKILL)
+        while time.monotonic() < deadline and not any("died: killed by signal SIGKILL" in ln for ln in proc.lines):
+            time.sleep(0.02)
+        died = [ln for ln in proc.lines if "died" in ln]
+        assert len(died) == 1 and f"(pid {pids[0]}) died: killed by signal SIGKILL; starting a new one" in died[0], \
+            "".join(proc.lines)
+        connect_and_echo(proc.port, 16)  # new connections keep succeeding (any worker)
+        # the replacement serves too: both workers listen again
+        while time.monotonic() < deadline and "".join(proc.lines).count("listening on") < 3:
+            time.sleep(0.02)
+        assert "".join(proc.lines).count("listening on") == 3
+        ws = client.connect(proc.url)
+        ws.send("x")
+        assert ws.recv(5) == "x"
+        proc.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(5)
+        assert exc.value.code == 1001
+        ws.close()
+        assert proc.proc.wait(10) == 0
+
+
+CRASHING_WORKERS = """
+import logging, os, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+from wsframe.server import run_workers
+
+def make_app():
+    os._exit(3)  # every worker dies at start-up
+
+sys.exit(run_workers(make_app, 2, "127.0.0.1", 0, max_restarts=3))
+"""
+
+
+def test_crash_loop_stops_the_service_with_one_error():
+    t0 = time.monotonic()
+    with Child(CRASHING_WORKERS) as child:
+        assert child.proc.wait(20) == 1
+        child.wait_line(r"ERROR workers are crash-looping \(4 restarts within 60 s, limit 3\)")
+        assert child.count("crash-looping") == 1
+        assert child.count(r"died: exit status 3") >= 4
+    assert time.monotonic() - t0 < 20
