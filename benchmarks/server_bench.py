@@ -6,7 +6,9 @@ What runs
   - The load generator ``benchmarks/loadgen/loadgen.c`` (epoll, C) and the C
     reference server ``refecho.c`` are built here with ``cc`` when missing or
     older than their sources.
-  - Servers (scripts in ``benchmarks/servers/``): ``python -m wsframe echo``,
+  - Servers (scripts in ``benchmarks/servers/``): wsframe as a user writes it
+    (``wsframe_app.py``: an ``Application`` whose ``on_message`` calls
+    ``ws.send(data)``) and the built-in ``python -m wsframe echo``,
     websockets (asyncio), aiohttp, picows on uvloop, wsproto on selectors, the
     npm ``ws`` server, and two references: the C epoll echo (the ceiling) and a
     bare Python selectors echo with the cheapest framing (the floor of
@@ -66,7 +68,8 @@ SERVERS_DIR = HERE / "servers"
 RESULTS_DIR = HERE / "results"
 NODE_PEER_DIRS = (SERVERS_DIR / "node_modules", ROOT / "tests" / "peers" / "node_modules")
 
-WSFRAME = "wsframe"
+WSFRAME = "wsframe"  # a user-written Application (benchmarks/servers/wsframe_app.py): what users get
+WSFRAME_BUILTIN = "wsframe echo (built-in)"  # the CLI's `wsframe echo`
 PICOWS = "picows"
 FLOOR = "bare selectors (floor)"
 CEILING = "C epoll (ceiling)"
@@ -237,7 +240,8 @@ def server_specs(install: bool = False) -> List[ServerSpec]:
         return lambda port: [py, str(SERVERS_DIR / name), str(port), "127.0.0.1"]
 
     return [
-        ServerSpec(WSFRAME, _check_wsframe,
+        ServerSpec(WSFRAME, _check_wsframe, script("wsframe_app.py")),
+        ServerSpec(WSFRAME_BUILTIN, _check_wsframe,
                    lambda port: [py, "-m", "wsframe", "echo", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT),
         ServerSpec(PICOWS, _check_picows, script("picows_echo.py")),
         ServerSpec("websockets", lambda: _py_version("websockets"), script("websockets_echo.py")),
