@@ -19,6 +19,7 @@ from typing import ContextManager, Optional
 
 __all__ = ["SocketIO", "open_socket"]
 
+_HAS_POLL = hasattr(select, "poll")
 _AGAIN = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -103,13 +104,20 @@ class SocketIO:
             return 0
 
     def wait(self, read: bool, write: bool, timeout: Optional[float]) -> bool:
-        """Wait up to ``timeout`` for readability and/or writability; True when ready."""
+        """Wait up to ``timeout`` for readability and/or writability; True when ready.
+
+        Uses ``poll`` where there is one (any descriptor number), else ``select``.
+        """
         sock = self.sock
         try:
+            if _HAS_POLL:
+                poller = select.poll()
+                poller.register(sock, (select.POLLIN if read else 0) | (select.POLLOUT if write else 0))
+                return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000.0))
             r, w, _ = select.select([sock] if read else [], [sock] if write else [], [], timeout)
+            return bool(r or w)
         except (OSError, ValueError):  # closed under us: let the next call report it
             return True
-        return bool(r or w)
 
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
         """Shut the TCP connection down (wakes any thread waiting on the socket).

@@ -249,7 +249,7 @@ class ClientWebSocket:
     def _pop(self) -> Union[str, bytes]:
         message = self._messages.popleft()
         self._queued_bytes -= len(message)
-        if self._paused and len(self._messages) <= self._low and (  # type: ignore[operator]
+        if self._paused and (self._low is None or len(self._messages) <= self._low) and (
                 self._max_bytes is None or self._queued_bytes <= self._max_bytes // 2):
             self._paused = False
             self._reader_cond.notify()
