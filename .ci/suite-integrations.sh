@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The accelerators of wsframe.integrations under the test suites of the
+# libraries they speed up, from pinned PyPI sdists:
+#   wsproto (all its tests), trio-websocket, hypercorn's suite (its WebSocket tests included),
+#   httpx-ws (wsproto accelerator) and websocket-client (its shipped tests,
+#   with its local echo server) (websocket-client accelerator).
+# Each suite runs once, with the accelerator installed by the pytest plugin
+# .ci/integrations/wsframe_accel.py, which prints wsframe's call counters and
+# fails the run when the accelerated path was not taken.
+# The test dependencies go into a throw-away venv that sees the installed
+# wsframe (--system-site-packages). Bounded: every suite has a time limit.
+# Exit status: non-zero when any suite fails.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+
+WSPROTO=1.3.2
+WEBSOCKET_CLIENT=1.9.2
+TRIO_WEBSOCKET=0.12.2
+HYPERCORN=0.18.0
+HTTPX_WS=0.9.0
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
+
+work=$(mktemp -d /tmp/wsframe-integrations.XXXXXX)
+echo_pid=""
+cleanup() {
+    if [ -n "$echo_pid" ]; then kill "$echo_pid" 2>/dev/null; wait "$echo_pid" 2>/dev/null; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+python -c "import wsframe.integrations" || { echo "wsframe is not installed (pip install .)"; exit 1; }
+
+echo "=== venv with the suites' test dependencies (pinned)"
+python -m venv --system-site-packages "$work/venv"
+py="$work/venv/bin/python"
+"$py" -m pip install -q \
+    "wsproto==$WSPROTO" "websocket-client==$WEBSOCKET_CLIENT" "trio-websocket==$TRIO_WEBSOCKET" \
+    "hypercorn==$HYPERCORN" "httpx-ws==$HTTPX_WS" \
+    "pytest==9.0.3" "pytest-trio==0.8.0" "pytest-asyncio==1.5.0" "trio==0.35.0" "trustme==1.2.1" \
+    "mock==5.2.0" "h2==4.3.0" "hypothesis==6.155.2" "httpx==0.28.1" "httpcore==1.0.9" "anyio==4.16.0" \
+    "starlette==1.10.0" "uvicorn==0.54.0" "websockets==17.4" "h11==0.16.0" || exit 1
+
+echo "=== sdists"
+"$py" -m pip download -q --no-deps --no-binary :all: -d "$work/sdist" \
+    "wsproto==$WSPROTO" "websocket-client==$WEBSOCKET_CLIENT" "trio-websocket==$TRIO_WEBSOCKET" \
+    "hypercorn==$HYPERCORN" "httpx-ws==$HTTPX_WS" || exit 1
+for f in "$work"/sdist/*.tar.gz; do tar -xzf "$f" -C "$work"; done
+
+export PYTHONPATH="$repo/.ci/integrations"
+failed=()
+summary=()
+
+# run NAME DIR ACCEL NEED ARGS...: one pytest run of a suite with the accelerator.
+run() {
+    local name=$1 dir=$2 accel=$3 need=$4; shift 4
+    echo
+    echo "=== $name (accelerator: $accel)"
+    local log="$work/$name.log"
+    (cd "$dir" && WSFRAME_ACCEL="$accel" WSFRAME_ACCEL_NEED="$need" \
+        timeout -k 10 "$SUITE_TIMEOUT" "$py" -m pytest -p wsframe_accel -p no:cacheprovider \
+        -o addopts="" -q "$@") >"$log" 2>&1
+    local rc=$?
+    tail -n 25 "$log"
+    local calls last
+    calls=$(grep -E '^wsframe calls' "$log" | tail -n 1)
+    last=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|no tests ran|error' "$log" | tail -n 1)
+    summary+=("$name: ${last:-no summary} | ${calls:-no call counts} | exit $rc")
+    if [ "$rc" -ne 0 ]; then failed+=("$name"); fi
+}
+
+run wsproto "$work/wsproto-$WSPROTO" wsproto "wsproto:parse,wsproto:mask,wsproto:build" tests
+# (trio_mode: the setting of trio-websocket's repository, not shipped in its sdist)
+run trio-websocket "$work/trio_websocket-$TRIO_WEBSOCKET" wsproto "wsproto:parse,wsproto:build" \
+    -o trio_mode=true tests
+# hypercorn: its whole suite (the WebSocket tests are tests/protocol/test_ws_stream.py
+# and the websocket cases of tests/{asyncio,trio}/test_sanity.py).
+run hypercorn "$work/hypercorn-$HYPERCORN" wsproto "wsproto:parse,wsproto:build" tests
+run httpx-ws "$work/httpx_ws-$HTTPX_WS" wsproto "wsproto:parse,wsproto:build" tests
+
+# websocket-client: its shipped tests, with the echo server they ship for the
+# tests that need one (on a free local port).
+port=$("$py" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+wc_tests=$("$py" -c "import os, websocket.tests as t; print(os.path.dirname(t.__file__))")
+LOCAL_WS_SERVER_PORT=$port "$py" "$wc_tests/echo-server.py" >"$work/echo.log" 2>&1 &
+echo_pid=$!
+"$py" - "$port" <<'EOF' || { echo "websocket-client's echo server did not start"; cat "$work/echo.log"; exit 1; }
+import socket, sys, time
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection(("localhost", int(sys.argv[1])), timeout=1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.1)
+sys.exit(1)
+EOF
+LOCAL_WS_SERVER_PORT=$port run websocket-client "$work" websocket_client \
+    "websocket_client:mask,websocket_client:utf8" --pyargs websocket.tests
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+if [ "${#failed[@]}" -ne 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all integration suites passed"
