@@ -1,0 +1,154 @@
+"""wsframe.integrations.websocket_client: install/uninstall, the version
+check, and differential tests against websocket-client's own pure-Python
+fallbacks (masking, UTF-8 validation) on random and invalid input."""
+
+from __future__ import annotations
+
+import array
+import itertools
+import random
+
+import pytest
+
+websocket = pytest.importorskip("websocket")
+
+from websocket import _abnf, _utils  # noqa: E402
+from websocket._abnf import ABNF  # noqa: E402
+
+from wsframe.integrations import UnsupportedVersion  # noqa: E402
+from wsframe.integrations import websocket_client as accel  # noqa: E402
+
+pytestmark = pytest.mark.skipif(websocket.__version__ not in accel.TESTED_VERSIONS,
+                                reason=f"websocket-client {websocket.__version__} is not a tested version")
+
+# websocket-client's fallbacks, captured before anything is installed (they
+# are the functions used when wsaccel is absent, which it is here).
+FALLBACK_MASK = _abnf._mask
+FALLBACK_UTF8 = _utils._validate_utf8
+
+
+@pytest.fixture(autouse=True)
+def _uninstalled():
+    accel.uninstall()
+    yield
+    accel.uninstall()
+
+
+def test_fallbacks_are_websocket_clients_own():
+    assert FALLBACK_MASK.__module__ == "websocket._abnf"
+    assert FALLBACK_UTF8.__module__ == "websocket._utils"
+
+
+def test_install_uninstall():
+    accel.install()
+    assert accel.installed()
+    patched = (_abnf._mask, _utils._validate_utf8)
+    assert patched[0] is not FALLBACK_MASK and patched[1] is not FALLBACK_UTF8
+    accel.install()
+    assert (_abnf._mask, _utils._validate_utf8) == patched
+    accel.uninstall()
+    assert (_abnf._mask, _utils._validate_utf8) == (FALLBACK_MASK, FALLBACK_UTF8)
+    accel.uninstall()
+    assert not accel.installed()
+
+
+def test_unknown_version_is_refused(monkeypatch):
+    monkeypatch.setattr(websocket, "__version__", "0.1.0")
+    with pytest.raises(UnsupportedVersion, match=r"installed websocket-client is 0\.1\.0: nothing was patched"):
+        accel.install()
+    assert (_abnf._mask, _utils._validate_utf8) == (FALLBACK_MASK, FALLBACK_UTF8)
+
+
+def test_calls_are_counted_through_the_public_api():
+    accel.install()
+    frame = ABNF.create_frame("héllo", ABNF.OPCODE_TEXT)
+    wire = frame.format()
+    assert ABNF.mask(wire[2:6], wire[6:]) == "héllo".encode()
+    assert _utils.validate_utf8("héllo".encode()) is True
+    assert accel.stats() == {"mask": 2, "utf8": 1}
+
+
+# ---------------------------------------------------------------------------
+# Differential: masking
+# ---------------------------------------------------------------------------
+
+
+def test_mask_matches_fallback():
+    rng = random.Random(1)
+    accel.install()
+    fast = _abnf._mask
+    for n in itertools.chain(range(0, 70), (127, 128, 1000, 4097, 65536 + 3)):
+        data = bytes(rng.getrandbits(8) for _ in range(n))
+        key = bytes(rng.getrandbits(8) for _ in range(4))
+        args = (array.array("B", key), array.array("B", data))
+        assert fast(*args) == FALLBACK_MASK(*args)
+        # and through ABNF.mask with str keys and data, as websocket-client allows
+        assert ABNF.mask(key.decode("latin-1"), data.decode("latin-1")) == FALLBACK_MASK(*args)
+
+
+def test_mask_with_a_key_that_is_not_4_bytes_keeps_the_fallback():
+    accel.install()
+    for key in (b"", b"ab", b"abcde"):
+        args = (array.array("B", key), array.array("B", b"0123456789"))
+        try:
+            expected = FALLBACK_MASK(*args)
+        except Exception as exc:  # pragma: no cover - depends on the fallback
+            with pytest.raises(type(exc)):
+                _abnf._mask(*args)
+        else:
+            assert _abnf._mask(*args) == expected
+
+
+# ---------------------------------------------------------------------------
+# Differential: UTF-8 validation
+# ---------------------------------------------------------------------------
+
+INVALID = [
+    b"\x80", b"\xbf", b"\xc0\x80", b"\xc1\xbf",  # lone continuation, overlong 2-byte
+    b"\xe0\x80\x80", b"\xe0\x9f\xbf",  # overlong 3-byte
+    b"\xf0\x80\x80\x80", b"\xf0\x8f\xbf\xbf",  # overlong 4-byte
+    b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xed\xa0\x80\xed\xb0\x80",  # surrogates, a pair
+    b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80", b"\xff", b"\xfe",  # above U+10FFFF, never valid
+    b"\xc2", b"\xe2\x82", b"\xf0\x9f\x98",  # truncated (the fallback accepts these: its quirk)
+    b"\xc2\x41", b"\xe2\x28\xa1", b"\xf0\x28\x8c\xbc",  # bad continuation
+]
+VALID = ["", "a", "é", "€", "😀", "\u07ff", "\u0800", "\uffff", "\U00010000", "\U0010ffff", "\ud7ff", "\ue000"]
+
+
+def test_utf8_matches_fallback_on_known_cases():
+    accel.install()
+    fast = _utils._validate_utf8
+    for bad in INVALID:
+        for prefix, suffix in itertools.product((b"", b"abc", "é".encode()), (b"", b"xyz", "😀".encode())):
+            data = prefix + bad + suffix
+            assert fast(data) == FALLBACK_UTF8(data), data
+    for text in VALID:
+        data = text.encode()
+        assert fast(data) is FALLBACK_UTF8(data) is True
+
+
+def test_utf8_matches_fallback_on_every_length_and_random_input():
+    rng = random.Random(2)
+    accel.install()
+    fast = _utils._validate_utf8
+    alphabet = [c.encode() for c in VALID if c] + INVALID
+    for n in range(0, 65):
+        for _ in range(40):
+            # random bytes, and mostly-valid text with one defect at a random place
+            raw = bytes(rng.getrandbits(8) for _ in range(n))
+            assert fast(raw) == FALLBACK_UTF8(raw), raw
+            text = b"".join(rng.choice(alphabet[:11]) for _ in range(n // 2 + 1))[:n]
+            assert fast(text) == FALLBACK_UTF8(text), text
+            if n:
+                i = rng.randrange(n)
+                mixed = text[:i] + rng.choice(alphabet) + text[i:]
+                assert fast(mixed) == FALLBACK_UTF8(mixed), mixed
+
+
+def test_validate_utf8_on_str_matches():
+    accel.install()
+    for text in VALID + ["\ud800", "a\udfffb"]:  # lone surrogates encode with surrogatepass
+        _utils._validate_utf8, fast = FALLBACK_UTF8, _utils._validate_utf8
+        expected = _utils.validate_utf8(text)
+        _utils._validate_utf8 = fast
+        assert _utils.validate_utf8(text) == expected, text
