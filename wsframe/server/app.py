@@ -28,6 +28,11 @@ _OPEN = State.OPEN
 _ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
 _OP_TEXT = int(Opcode.TEXT)
 _OP_BINARY = int(Opcode.BINARY)
+# ServerWebSocket.send writes plain frames itself under the connection's own
+# fast-path condition (its ``_plain`` flag and ``_out`` buffer); should the
+# connection ever lose them, send falls back to send_text/send_binary.
+_DIRECT = {"_plain", "_out"} <= set(getattr(ServerConnection, "__slots__", ())) | set(
+    getattr(ServerConnection.__mro__[1], "__slots__", ()))
 
 
 def format_address(addr: Any) -> str:
@@ -177,7 +182,7 @@ class ServerWebSocket:
         :meth:`Server.call_soon_threadsafe` from others).
         """
         conn = self.conn
-        if conn._plain:
+        if _DIRECT and conn._plain:
             # The connection's own fast-path condition (OPEN, no extension, no
             # fragmented send under way): the frame goes straight into its
             # output buffer, as ServerConnection.send_text/send_binary would

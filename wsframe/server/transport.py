@@ -263,6 +263,8 @@ class ConnectionIO:
             logger.debug("handshake from %s rejected: %s %s", format_address(c.remote_address),
                          e.status, e.reason)
         elif t is _Fragment:
+            if e.final:
+                c.last_message = self._now
             handler = getattr(app, "on_fragment", None)
             if handler is not None:
                 handler(c, e.data, e.text, e.final)

@@ -79,7 +79,7 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
             except ProcessLookupError:
                 pass
 
-    def spawn(number: int) -> None:
+    def spawn(number: int) -> int:
         # SIGINT/SIGTERM are blocked while forking: a worker must not die of a
         # signal that arrives before it has its own handlers (it then stops as
         # soon as it can, still exiting 0), nor run the supervisor's handler.
@@ -91,6 +91,7 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
             pids[pid] = number
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        return pid
 
     old_handlers = {s: signal.signal(s, stop_all) for s in _STOP_SIGNALS}
     restarts: Deque[float] = deque()
@@ -122,7 +123,7 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
                 status = 1
                 stop_all()
                 continue
-            spawn(number)
+            logger.info("worker %d restarted: pid %d", number, spawn(number))
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
