@@ -69,9 +69,10 @@ class WebSocket(ConnectionProtocol):
         self._messages: Any = deque()
         self._qbytes = 0
         self._waiter: Any = None
-        self._receiving = False
         self._flush_handle: Any = None
         self._unsent = 0  # bytes of replies collected during a batch, not yet written
+        self._high = options.high_water
+        self._low = options.low_water
         self._closed_exc: Optional[ConnectionClosed] = None
         self._pings: Dict[bytes, Tuple[Any, float]] = {}
         self._sent_close: Optional[Tuple[int, str]] = None
@@ -126,6 +127,44 @@ class WebSocket(ConnectionProtocol):
 
     # -- receiving ------------------------------------------------------------------------------
 
+    def data_received(self, data: bytes) -> None:
+        # The hot path (ConnectionProtocol.data_received with _events_received inlined).
+        if self._discard:
+            return  # closing, or a peer failure waits behind queued messages
+        conn = self.conn
+        conn.receive_data(data)
+        self._active = True
+        events = conn.events()
+        if events:
+            q = self._messages
+            before = len(q)
+            size = 0
+            for e in events:
+                c = e.__class__
+                if c is _Text or c is _Binary:
+                    d = e.data
+                    q.append(d)
+                    size += len(d)
+                else:
+                    self._event(e)
+            if len(q) != before:
+                self._got_message = True
+                self._qbytes += size
+                w = self._waiter
+                if w is not None:
+                    self._waiter = None
+                    if not w.done():
+                        w.set_result(None)
+                if self._qbytes > self._high:
+                    self._pause_reading()
+                if conn.failure_pending:
+                    self._discard = True  # the rest is not read: the failure is applied after these messages
+        out = conn.data_to_send()
+        if out:
+            self.transport.write(out)
+        if conn.state is not _OPEN:
+            self._after_state_change()
+
     def _events_received(self, events: List[Any]) -> None:
         q = self._messages
         before = len(q)
@@ -141,12 +180,8 @@ class WebSocket(ConnectionProtocol):
         if len(q) != before:
             self._got_message = True
             self._qbytes += size
-            w = self._waiter
-            if w is not None:
-                self._waiter = None
-                if not w.done():
-                    w.set_result(None)
-            if self._qbytes > self.options.high_water:
+            self._wake()
+            if self._qbytes > self._high:
                 self._pause_reading()
 
     def _event(self, e: Any) -> None:
@@ -204,48 +239,66 @@ class WebSocket(ConnectionProtocol):
         message received before was returned.
         """
         q = self._messages
-        if q:
-            data = q.popleft()
-            self._qbytes -= len(data)
-            if self._reading_paused and self._qbytes <= self.options.low_water:
-                self._resume_reading()
-            return data
-        return await self._wait_message(timeout)
+        if not q:
+            if timeout is not None:
+                return await self._wait_message(timeout)
+            while not q:
+                if self._waiter is not None:
+                    raise RuntimeError("another coroutine is already waiting for a message")
+                if self._flush_handle is not None:
+                    self._flush_now()  # replies collected during a batch go out before we wait
+                if (self._discard or self._closed_exc is not None or self._lost) and not self._end_of_messages():
+                    continue
+                w = self._waiter = self._loop.create_future()
+                try:
+                    await w
+                finally:
+                    self._waiter = None
+        data = q.popleft()
+        self._qbytes -= len(data)
+        if self._reading_paused and self._qbytes <= self._low:
+            self._resume_reading()
+        return data
 
-    async def _wait_message(self, timeout: Optional[float]) -> Data:
-        if self._receiving:
-            raise RuntimeError("another coroutine is already waiting in recv()")
-        q = self._messages
+    def _end_of_messages(self) -> bool:
+        """No message queued: apply a pending peer failure (False: look again), raise
+        when the connection is over, or return True (wait for a message)."""
         conn = self.conn
+        if conn.failure_pending:
+            # Every message before the peer's error was taken (and answered): fail now.
+            conn.apply_pending_failure()
+            self._process()
+            return False
+        if self._closed_exc is not None:
+            raise self._closed_exc
+        if self._lost:
+            raise ConnectionClosedError(1006, "connection lost")
+        return True
+
+    async def _wait_message(self, timeout: float) -> Data:
+        q = self._messages
         timer = None
-        self._receiving = True
         try:
             while not q:
-                self._unsent = 0
-                self._flush()  # replies collected during a batch go out before we wait
-                if conn.failure_pending:
-                    # Every message before the peer's error was taken (and answered): fail now.
-                    conn.apply_pending_failure()
-                    self._process()
+                if self._waiter is not None:
+                    raise RuntimeError("another coroutine is already waiting for a message")
+                if self._flush_handle is not None:
+                    self._flush_now()
+                if (self._discard or self._closed_exc is not None or self._lost) and not self._end_of_messages():
                     continue
-                if self._closed_exc is not None:
-                    raise self._closed_exc
-                if self._lost:
-                    raise ConnectionClosedError(1006, "connection lost")
                 w = self._waiter = self._loop.create_future()
-                if timeout is not None and timer is None:
+                if timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
                     await w
                 finally:
                     self._waiter = None
         finally:
-            self._receiving = False
             if timer is not None:
                 timer.cancel()
         data = q.popleft()
         self._qbytes -= len(data)
-        if self._reading_paused and self._qbytes <= self.options.low_water:
+        if self._reading_paused and self._qbytes <= self._low:
             self._resume_reading()
         return data
 
@@ -255,16 +308,27 @@ class WebSocket(ConnectionProtocol):
     async def __anext__(self) -> Data:
         """``async for message in ws``: ends on a normal close, raises ConnectionClosedError otherwise."""
         q = self._messages
-        if q:
-            data = q.popleft()
-            self._qbytes -= len(data)
-            if self._reading_paused and self._qbytes <= self.options.low_water:
-                self._resume_reading()
-            return data
-        try:
-            return await self._wait_message(None)
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
+        while not q:
+            if self._waiter is not None:
+                raise RuntimeError("another coroutine is already waiting for a message")
+            if self._flush_handle is not None:
+                self._flush_now()
+            if self._discard or self._closed_exc is not None or self._lost:
+                try:
+                    if not self._end_of_messages():
+                        continue
+                except ConnectionClosedOK:
+                    raise StopAsyncIteration from None
+            w = self._waiter = self._loop.create_future()
+            try:
+                await w
+            finally:
+                self._waiter = None
+        data = q.popleft()
+        self._qbytes -= len(data)
+        if self._reading_paused and self._qbytes <= self._low:
+            self._resume_reading()
+        return data
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -295,17 +359,20 @@ class WebSocket(ConnectionProtocol):
             # Part of a batch: the replies go out together, when the batch is
             # answered or when the task yields (or past high_water bytes).
             unsent = self._unsent + len(message)  # type: ignore[arg-type]
-            if unsent <= self.options.high_water:
+            if unsent <= self._high:
                 self._unsent = unsent
                 if self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._scheduled_flush)
             else:
-                self._unsent = 0
-                self._flush()
+                self._flush_now()
         else:
-            data = conn.data_to_send()
-            if data and not self._lost:
-                self.transport.write(data)
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+                self._unsent = 0
+            out = conn.data_to_send()
+            if out and not self._lost:
+                self.transport.write(out)
         if self._write_paused:
             await self._drain()
             if self._lost:
@@ -353,6 +420,14 @@ class WebSocket(ConnectionProtocol):
 
     def _scheduled_flush(self) -> None:
         self._flush_handle = None
+        self._unsent = 0
+        self._flush()
+
+    def _flush_now(self) -> None:
+        """Write the replies collected during a batch now (cancels the scheduled flush)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         self._unsent = 0
         self._flush()
 

@@ -118,6 +118,7 @@ class ConnectionProtocol(asyncio.Protocol):
         self._lost_waiter: Optional[asyncio.Future] = None
         self._closing_transport = False
         self._draining = False  # our side is shut down: input is discarded until EOF
+        self._discard = False  # input is not fed any more: draining, or a peer failure is pending
         self._eof = False
         self._ticker: Optional[asyncio.TimerHandle] = None
         now = self._loop.time()
@@ -147,14 +148,16 @@ class ConnectionProtocol(asyncio.Protocol):
         self._flush()  # the client's request
 
     def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return  # closing, or a peer failure waits behind delivered messages
         conn = self.conn
-        if self._draining or conn.failure_pending:
-            return  # closing: what the peer still sends is discarded
         conn.receive_data(data)
         self._active = True
         events = conn.events()
         if events:
             self._events_received(events)
+            if conn.failure_pending:
+                self._discard = True  # what follows the error is not read
         data = conn.data_to_send()
         if data:
             if not self._lost:
@@ -244,7 +247,7 @@ class ConnectionProtocol(asyncio.Protocol):
                 # (and discard) until the peer's EOF, so that unread input does
                 # not make the kernel reset the connection over our close frame.
                 t.write_eof()
-                self._draining = True
+                self._draining = self._discard = True
                 self._drain_since = self._loop.time()
                 if self._reading_paused:
                     self._resume_reading()
