@@ -24,7 +24,7 @@ import _support as S  # noqa: E402
 
 from wsframe import InvalidStatus  # noqa: E402
 from wsframe.asyncio import ConnectionClosedError, ConnectionClosedOK, connect, serve  # noqa: E402
-from wsframe.codec import FrameParser, build_frame  # noqa: E402
+from wsframe.codec import FrameParser  # noqa: E402
 from wsframe.enums import Opcode  # noqa: E402
 
 LOOPS = ["asyncio", "uvloop"]
@@ -461,3 +461,22 @@ def test_blocking_client_against_our_server(loop_kind):
         ws.recv(5)
     assert exc.value.code == 1001
     ws.close()
+
+
+def test_mixed_fragments_raise_and_close_1011(loop_kind):
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(server.url) as ws:
+                with pytest.raises(TypeError):
+                    await ws.send([b"bytes", "then text"])
+                with pytest.raises(ConnectionClosedError) as exc:
+                    await ws.recv(5)
+                assert exc.value.code == 1011
+            async with connect(server.url) as ws:
+                await ws.send([])  # nothing to send
+                with pytest.raises(TypeError):
+                    await ws.send({"a": 1})  # type: ignore[arg-type]
+                await ws.send("still open")
+                assert await ws.recv(5) == "still open"
+
+    run(loop_kind, main)

@@ -28,6 +28,7 @@ from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable,
 from .. import events as _ev
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
+from .fragments import send_fragments
 from .protocol import ConnectionProtocol, Options, logger
 
 __all__ = ["WebSocket", "Data"]
@@ -239,9 +240,8 @@ class WebSocket(ConnectionProtocol):
         message received before was returned.
         """
         q = self._messages
-        if not q:
-            if timeout is not None:
-                return await self._wait_message(timeout)
+        timer = None
+        try:
             while not q:
                 if self._waiter is not None:
                     raise RuntimeError("another coroutine is already waiting for a message")
@@ -250,10 +250,15 @@ class WebSocket(ConnectionProtocol):
                 if (self._discard or self._closed_exc is not None or self._lost) and not self._end_of_messages():
                     continue
                 w = self._waiter = self._loop.create_future()
+                if timeout is not None and timer is None:
+                    timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
                     await w
                 finally:
                     self._waiter = None
+        finally:
+            if timer is not None:
+                timer.cancel()
         data = q.popleft()
         self._qbytes -= len(data)
         if self._reading_paused and self._qbytes <= self._low:
@@ -274,33 +279,6 @@ class WebSocket(ConnectionProtocol):
         if self._lost:
             raise ConnectionClosedError(1006, "connection lost")
         return True
-
-    async def _wait_message(self, timeout: float) -> Data:
-        q = self._messages
-        timer = None
-        try:
-            while not q:
-                if self._waiter is not None:
-                    raise RuntimeError("another coroutine is already waiting for a message")
-                if self._flush_handle is not None:
-                    self._flush_now()
-                if (self._discard or self._closed_exc is not None or self._lost) and not self._end_of_messages():
-                    continue
-                w = self._waiter = self._loop.create_future()
-                if timer is None:
-                    timer = self._loop.call_later(timeout, _timeout_waiter, w)
-                try:
-                    await w
-                finally:
-                    self._waiter = None
-        finally:
-            if timer is not None:
-                timer.cancel()
-        data = q.popleft()
-        self._qbytes -= len(data)
-        if self._reading_paused and self._qbytes <= self._low:
-            self._resume_reading()
-        return data
 
     def __aiter__(self) -> AsyncIterator[Data]:
         return self
@@ -351,7 +329,7 @@ class WebSocket(ConnectionProtocol):
             elif isinstance(message, str):
                 conn.send_text(message)
             else:
-                await self._send_fragments(message)
+                await send_fragments(self, message)
                 return
         except ConnectionStateError:
             raise self._closing_error() from None
@@ -377,46 +355,6 @@ class WebSocket(ConnectionProtocol):
             await self._drain()
             if self._lost:
                 raise self._closing_error()
-
-    async def _send_fragments(self, message: Any) -> None:
-        conn = self.conn
-        if hasattr(message, "__aiter__"):
-            it: Any = message.__aiter__()
-            nxt = it.__anext__
-            is_async = True
-        elif hasattr(message, "__iter__") and not isinstance(message, dict):
-            it = iter(message)
-            is_async = False
-        else:
-            raise TypeError(f"cannot send {type(message).__name__}: need str, bytes-like or an iterable of them")
-
-        async def next_fragment() -> Any:
-            try:
-                return await nxt() if is_async else next(it)
-            except (StopIteration, StopAsyncIteration):
-                return _END
-
-        current = await next_fragment()
-        if current is _END:
-            return
-        text = isinstance(current, str)
-        while True:
-            following = await next_fragment()
-            fin = following is _END
-            if text:
-                if not isinstance(current, str):
-                    raise TypeError("fragments must be all str or all bytes-like")
-                conn.send_text(current, fin=fin)
-            else:
-                if not isinstance(current, (bytes, bytearray, memoryview)):
-                    raise TypeError("fragments must be all str or all bytes-like")
-                conn.send_binary(current, fin=fin)
-            self._flush()
-            if self._write_paused:
-                await self._drain()
-            if fin:
-                return
-            current = following
 
     def _scheduled_flush(self) -> None:
         self._flush_handle = None
@@ -503,8 +441,6 @@ class WebSocket(ConnectionProtocol):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.conn.state.name} {self.remote_address}>"
 
-
-_END = object()
 
 
 def _timeout_waiter(w: Any) -> None:
