@@ -70,6 +70,7 @@ class WebSocket(ConnectionProtocol):
         self._messages: Any = deque()
         self._qbytes = 0
         self._waiter: Any = None
+        self._iter_waiter = False  # the waiter is __anext__'s: it takes the message itself
         self._flush_handle: Any = None
         self._unsent = 0  # bytes of replies collected during a batch, not yet written
         self._high = options.high_water
@@ -155,7 +156,12 @@ class WebSocket(ConnectionProtocol):
                 if w is not None:
                     self._waiter = None
                     if not w.done():
-                        w.set_result(None)
+                        if self._iter_waiter:  # __anext__ awaits this future: give it the message
+                            d = q.popleft()
+                            self._qbytes -= len(d)
+                            w.set_result(d)
+                        else:
+                            w.set_result(None)
                 if self._qbytes > self._high:
                     self._pause_reading()
                 if conn.failure_pending:
@@ -221,7 +227,15 @@ class WebSocket(ConnectionProtocol):
         if w is not None:
             self._waiter = None
             if not w.done():
-                w.set_result(None)
+                if not self._iter_waiter:
+                    w.set_result(None)
+                elif self._messages:
+                    d = self._messages.popleft()
+                    self._qbytes -= len(d)
+                    w.set_result(d)
+                else:  # the end of an ``async for``
+                    exc = self._closed_exc or ConnectionClosedError(1006, "connection lost")
+                    w.set_exception(StopAsyncIteration() if isinstance(exc, ConnectionClosedOK) else exc)
 
     def _on_lost(self, exc: Optional[BaseException]) -> None:
         if self._closed_exc is None:
@@ -244,12 +258,15 @@ class WebSocket(ConnectionProtocol):
         try:
             while not q:
                 if self._waiter is not None:
-                    raise RuntimeError("another coroutine is already waiting for a message")
+                    if not self._waiter.done():
+                        raise RuntimeError("another coroutine is already waiting for a message")
+                    self._waiter = None
                 if self._flush_handle is not None:
                     self._flush_now()  # replies collected during a batch go out before we wait
                 if (self._discard or self._closed_exc is not None or self._lost) and not self._end_of_messages():
                     continue
                 w = self._waiter = self._loop.create_future()
+                self._iter_waiter = False
                 if timeout is not None and timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
@@ -283,12 +300,26 @@ class WebSocket(ConnectionProtocol):
     def __aiter__(self) -> AsyncIterator[Data]:
         return self
 
-    async def __anext__(self) -> Data:
-        """``async for message in ws``: ends on a normal close, raises ConnectionClosedError otherwise."""
+    def __anext__(self) -> Awaitable[Data]:
+        """``async for message in ws``: ends on a normal close, raises ConnectionClosedError otherwise.
+
+        When nothing is queued the awaitable is the waiter future itself: the
+        next read hands its first message straight to it (no coroutine between)."""
+        if self._messages or self._waiter is not None or self._flush_handle is not None \
+                or self._discard or self._closed_exc is not None or self._lost:
+            return self._anext()
+        w = self._waiter = self._loop.create_future()
+        self._iter_waiter = True
+        return w
+
+    async def _anext(self) -> Data:
         q = self._messages
         while not q:
-            if self._waiter is not None:
-                raise RuntimeError("another coroutine is already waiting for a message")
+            w = self._waiter
+            if w is not None:
+                if not w.done():
+                    raise RuntimeError("another coroutine is already waiting for a message")
+                self._waiter = None
             if self._flush_handle is not None:
                 self._flush_now()
             if self._discard or self._closed_exc is not None or self._lost:
@@ -298,6 +329,7 @@ class WebSocket(ConnectionProtocol):
                 except ConnectionClosedOK:
                     raise StopAsyncIteration from None
             w = self._waiter = self._loop.create_future()
+            self._iter_waiter = False
             try:
                 await w
             finally:
