@@ -480,3 +480,22 @@ def test_mixed_fragments_raise_and_close_1011(loop_kind):
                 assert await ws.recv(5) == "still open"
 
     run(loop_kind, main)
+
+
+def test_cancelled_iteration_loses_no_message(loop_kind):
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(server.url) as ws:
+                it = ws.__aiter__()
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(it.__anext__(), 0.1)  # the waiter future is cancelled
+                await ws.send("one")
+                assert await ws.recv(5) == "one"
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 0.1)
+                await ws.send("two")
+                async for message in ws:
+                    assert message == "two"
+                    break
+
+    run(loop_kind, main)
