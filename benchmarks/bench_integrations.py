@@ -1,0 +1,221 @@
+"""wsframe.integrations (issue 10): wsproto's receive and send paths and
+websocket-client's 1 MiB text messages, each without and with the
+accelerator installed.
+
+The wsproto cases are those of the connection benchmarks (masked text
+messages of 16 B, 1 KiB and 64 KiB fed in 64 KiB chunks to a server
+``Connection``, pieces joined into messages, through the same adapter as
+``bench_connection.py``; 16 B text and 4 KiB binary sends in both roles),
+plus 1 MiB binary messages. websocket-client: building (masking) a 1 MiB
+text frame, and receiving one (frame parsing, UTF-8 validation, decoding).
+
+Run with pytest-benchmark (``python -m pytest benchmarks/bench_integrations.py
+--benchmark-only``; ``--bench-config smoke`` for tiny inputs), or as a script
+for a table of with/without ratios: ``python -m benchmarks.bench_integrations``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import pytest
+
+MIB = 1 << 20
+
+# (name, work) -> sizes in the full and the smoke configuration.
+RECEIVE = {"full": [(100_000, 16), (20_000, 1024), (200, 64 * 1024)], "smoke": [(300, 16), (20, 1024), (2, 64 * 1024)]}
+RECEIVE_BIN = {"full": (20, MIB), "smoke": (2, MIB)}
+SEND = {"full": [("text", 10_000, 16), ("binary", 1_000, 4096)], "smoke": [("text", 50, 16), ("binary", 5, 4096)]}
+WSCLIENT = {"full": 10, "smoke": 1}
+
+
+def _accel(name: str):
+    return importlib.import_module(f"wsframe.integrations.{name}")
+
+
+# ---------------------------------------------------------------------------
+# Cases: each returns (setup, run, check); run(state) is what is timed.
+# ---------------------------------------------------------------------------
+
+
+def wsproto_receive(count: int, size: int, binary: bool = False):
+    from wsframe import build_frame
+
+    from .peers_conn import wsproto_ops
+
+    receiver = wsproto_ops()["receiver"]()
+    payload = (b"\x5a" * size) if binary else ("é" * (size // 2)).encode()[:size]
+    frame = build_frame(2 if binary else 1, payload, client=True, mask=b"\x37\xfa\x21\x3d")
+    stream = frame * count
+    chunks = [stream[i:i + 64 * 1024] for i in range(0, len(stream), 64 * 1024)]
+    expected = payload if binary else payload.decode()
+
+    def run(state):
+        return receiver.receive(state, chunks)
+
+    def check():
+        msgs = receiver.collect(receiver.new(), chunks)
+        assert len(msgs) == count and msgs[0] == expected and msgs[-1] == expected
+
+    return receiver.new, run, check
+
+
+def wsproto_send(kind: str, count: int, size: int, client: bool):
+    from .peers_conn import wsproto_ops
+
+    sender = wsproto_ops()["sender"](client)
+    messages = ["x" * size] * count if kind == "text" else [b"\x01" * size] * count
+
+    def run(state):
+        return sender.send_text(state, messages)
+
+    def check():
+        out = sender.send_text(sender.new(), messages[:2])
+        assert len(out) == 2 and all(len(f) >= size + 2 for f in out)
+
+    return sender.new, run, check
+
+
+def wsclient_send(count: int):
+    from websocket._abnf import ABNF
+
+    text = "é" * (MIB // 2)
+
+    def run(_state):
+        for _ in range(count):
+            ABNF.create_frame(text, ABNF.OPCODE_TEXT).format()
+
+    def check():
+        wire = ABNF.create_frame(text, ABNF.OPCODE_TEXT).format()
+        assert ABNF.mask(wire[10:14], wire[14:]) == text.encode()
+
+    return (lambda: None), run, check
+
+
+def wsclient_receive(count: int):
+    from websocket._abnf import ABNF, continuous_frame, frame_buffer
+
+    from wsframe import build_frame
+
+    text = "é" * (MIB // 2)
+    wire = build_frame(1, text.encode())  # a server's frame: unmasked
+
+    def receive_one():
+        pos = 0
+
+        def recv(n):
+            nonlocal pos
+            data = wire[pos:pos + n]
+            pos += len(data)
+            return data
+
+        frame = frame_buffer(recv, skip_utf8_validation=False).recv_frame()
+        cont = continuous_frame(fire_cont_frame=False, skip_utf8_validation=False)
+        cont.validate(frame)
+        cont.add(frame)
+        opcode, frame = cont.extract(frame)
+        assert opcode == ABNF.OPCODE_TEXT
+        return frame.data.decode("utf-8")  # what WebSocket.recv() returns
+
+    def run(_state):
+        for _ in range(count):
+            receive_one()
+
+    def check():
+        assert receive_one() == text
+
+    return (lambda: None), run, check
+
+
+def all_cases(config: str) -> List[Tuple[str, str, Callable]]:
+    """(label, integration, factory) for every case of ``config``."""
+    cases = []
+    for count, size in RECEIVE[config]:
+        cases.append((f"wsproto receive {count} x {size} B text", "wsproto",
+                      lambda c=count, s=size: wsproto_receive(c, s)))
+    count, size = RECEIVE_BIN[config]
+    cases.append((f"wsproto receive {count} x 1 MiB binary", "wsproto",
+                  lambda c=count, s=size: wsproto_receive(c, s, binary=True)))
+    for kind, count, size in SEND[config]:
+        for client in (False, True):
+            role = "client" if client else "server"
+            cases.append((f"wsproto send {count} x {size} B {kind} ({role})", "wsproto",
+                          lambda k=kind, c=count, s=size, cl=client: wsproto_send(k, c, s, cl)))
+    n = WSCLIENT[config]
+    cases.append((f"websocket-client send {n} x 1 MiB text", "websocket_client", lambda n=n: wsclient_send(n)))
+    cases.append((f"websocket-client receive {n} x 1 MiB text", "websocket_client", lambda n=n: wsclient_receive(n)))
+    return cases
+
+
+# ---------------------------------------------------------------------------
+# pytest-benchmark
+# ---------------------------------------------------------------------------
+
+_LABELS = [label for label, _, _ in all_cases("full")]
+
+
+@pytest.mark.parametrize("accelerated", [False, True], ids=["plain", "wsframe"])
+@pytest.mark.parametrize("index", range(len(_LABELS)), ids=_LABELS)
+def bench_integration(benchmark, request, index, accelerated):
+    config = request.config.getoption("--bench-config", "full")
+    config = config if config in RECEIVE else "full"
+    label, integration, factory = all_cases(config)[index]
+    pytest.importorskip({"wsproto": "wsproto", "websocket_client": "websocket"}[integration])
+    accel = _accel(integration)
+    if accelerated:
+        accel.install()
+    try:
+        setup, run, check = factory()
+        check()
+        benchmark.group = label
+        benchmark.extra_info.update(impl="wsframe" if accelerated else "plain")
+        benchmark.pedantic(run, setup=lambda: ((setup(),), {}), rounds=5, warmup_rounds=1)
+        if accelerated:
+            assert any(accel.stats().values()), "the accelerated path was not taken"
+    finally:
+        accel.uninstall()
+
+
+# ---------------------------------------------------------------------------
+# Script: a ratio table
+# ---------------------------------------------------------------------------
+
+
+def _best(run, setup, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        state = setup()
+        t0 = time.perf_counter()
+        run(state)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv: List[str]) -> int:
+    config = "smoke" if "--smoke" in argv else "full"
+    rounds = 1 if config == "smoke" else 5
+    print("| case | without | with wsframe | speed-up |")
+    print("| --- | --- | --- | --- |")
+    results: Dict[str, float] = {}
+    for label, integration, factory in all_cases(config):
+        accel = _accel(integration)
+        times = []
+        for accelerated in (False, True):
+            if accelerated:
+                accel.install()
+            try:
+                setup, run, check = factory()
+                check()
+                times.append(_best(run, setup, rounds))
+            finally:
+                accel.uninstall()
+        results[label] = times[0] / times[1]
+        print(f"| {label} | {times[0] * 1e3:.1f} ms | {times[1] * 1e3:.1f} ms | {results[label]:.1f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
