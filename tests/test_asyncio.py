@@ -499,3 +499,16 @@ def test_cancelled_iteration_loses_no_message(loop_kind):
                     break
 
     run(loop_kind, main)
+
+
+def test_client_keepalive_measures_latency(loop_kind):
+    async def main():
+        async with serve(echo, "127.0.0.1", 0) as server:
+            async with connect(server.url, ping_interval=0.1, ping_timeout=2) as ws:
+                assert ws.latency == 0.0
+                with pytest.raises(TimeoutError):
+                    await ws.recv(timeout=0.6)  # idle: keepalive pings go out and are answered
+                assert 0 < ws.latency < 2
+                assert len(ws._pings) <= 1
+
+    run(loop_kind, main)

@@ -78,6 +78,7 @@ class WebSocket(ConnectionProtocol):
         self._closed_exc: Optional[ConnectionClosed] = None
         self._pings: Dict[bytes, Tuple[Any, float]] = {}
         self._sent_close: Optional[Tuple[int, str]] = None
+        self._keepalive = b""
         self.latency = 0.0
 
     # -- properties -----------------------------------------------------------------------------
@@ -430,7 +431,10 @@ class WebSocket(ConnectionProtocol):
         return fut
 
     def _send_keepalive(self) -> None:
-        payload = os.urandom(4)
+        old = self._pings.pop(self._keepalive, None)  # one keepalive ping tracked at a time
+        if old is not None:
+            old[0].cancel()
+        payload = self._keepalive = os.urandom(4)
         self.conn.send_ping(payload)
         self._pings[payload] = (self._loop.create_future(), time.monotonic())
 
