@@ -1,5 +1,7 @@
-"""Tests of wsframe.server: echo, coalescing, backpressure, limits, timeouts,
-bad input, TLS, graceful stop, workers, and 1,000 concurrent connections."""
+"""Tests of wsframe.server in a thread: echo (built-in and user-written alike),
+coalescing, callbacks, the closing handshake, bad input, TLS, no leaked file
+descriptors. Limits are in test_server_limits.py, processes (signals, workers)
+in test_server_process.py."""
 
 from __future__ import annotations
 
@@ -36,6 +38,28 @@ def echo():
 
 
 # -- basics ----------------------------------------------------------------
+
+
+def test_public_names():
+    import wsframe.server as server
+
+    for name in ("Server", "Application", "EchoApplication", "ServerWebSocket", "serve", "run_workers",
+                 "make_ssl_context"):
+        assert name in server.__all__ and hasattr(server, name), name
+    assert "interest" in server.ServerWebSocket.__slots__ and "mask" not in server.ServerWebSocket.__slots__
+
+
+def test_no_special_case_for_the_echo_application():
+    """The server never checks the application's type: EchoApplication is just
+    an Application, and a user's echo is dispatched the same way."""
+    import inspect
+
+    import wsframe.server as server
+
+    for name in ("loop", "transport", "accept", "timers"):
+        source = inspect.getsource(getattr(server, name))
+        assert "EchoApplication" not in source, name
+    assert "_mark_dirty" not in inspect.getsource(server.EchoApplication)
 
 
 def test_echo_text_binary_and_close(echo):
