@@ -4,11 +4,14 @@ Each browser loads ``tests/peers/browser.html`` from a loopback HTTP server and,
 over ws:// and wss://, sends ASCII and non-ASCII text, a 1 MiB text message and
 binary, checks every echo, and closes with code 4010; the test asserts that
 permessage-deflate was negotiated (``ws.extensions``), every echo was intact and
-the page saw the close code 4010 in a clean close. Over ws:// a relay parses
-the client's frames: the 1 MiB message must go out compressed (RSV1).
+the page saw the close code 4010 in a clean close. Against a server with a
+64 KiB message limit the page must see the server's close code, 1009. Over
+ws:// a relay parses the client's frames: the 1 MiB message must go out
+compressed (RSV1).
 
-* Chromium: Debian's /usr/bin/chromium driven by Playwright (no ``playwright
-  install``); the test CA is trusted through an NSS database in a temporary HOME.
+* Chromium: Debian's chromium (its binary, /usr/lib/chromium/chromium) driven by
+  Playwright (no ``playwright install``); the test CA is trusted through an NSS
+  database in a temporary HOME.
 * Firefox: Debian's ``firefox-esr --headless``, no WebDriver: the page runs
   the checks for the ``ws=`` URLs in its query and POSTs its report back.
 * WebKit: WebKitGTK's ``MiniBrowser`` on a private Xvfb, likewise.
@@ -72,6 +75,15 @@ def _target_host(stray: str) -> str:
     if "://" in target:
         return urllib.parse.urlsplit(target).hostname or target
     return target.rsplit(":", 1)[0]
+
+
+def check_server_close(report: dict) -> None:
+    """Against a 64 KiB limit: two echoes, then the server's close 1009 (message too big)."""
+    assert report["opened"], report
+    assert report["echoes"] == {"ascii": True, "nonascii": True}, report
+    # The code is what counts; wasClean varies: the server fails the connection while the
+    # browser is still sending the big message (Firefox reports wasClean false then).
+    assert report["close"][0] == 1009, report
 
 
 def check(report: dict, compression: bool = True) -> None:
@@ -165,6 +177,11 @@ def test_chromium_ws_no_compression(chromium):
         check(run_chromium(chromium, echo.url), compression=False)
 
 
+def test_chromium_sees_server_close_code(chromium):
+    with S.EchoProcess("--max-message-size", "64K") as echo:
+        check_server_close(run_chromium(chromium, echo.url))
+
+
 def test_chromium_wss(chromium, certs):
     _, _, cert, key = certs
     with S.EchoProcess("--certfile", str(cert), "--keyfile", str(key)) as echo:
@@ -175,24 +192,26 @@ def test_chromium_wss(chromium, certs):
 
 @pytest.fixture(scope="module")
 def echo_servers(certs, tmp_path_factory):
-    """ws://, wss:// (test CA) and wss:// with a certificate from a CA no browser trusts."""
+    """ws://, wss:// (test CA), wss:// with a certificate from a CA no browser trusts, and
+    ws:// with a 64 KiB message limit (the 1 MiB message makes the server close with 1009)."""
     _, _, cert, key = certs
     _, _, other_cert, other_key = S.make_certs(tmp_path_factory.mktemp("other-ca"))
     with S.EchoProcess() as ws, \
             S.EchoProcess("--certfile", str(cert), "--keyfile", str(key)) as wss, \
-            S.EchoProcess("--certfile", str(other_cert), "--keyfile", str(other_key)) as bad:
-        yield ws, wss, bad
+            S.EchoProcess("--certfile", str(other_cert), "--keyfile", str(other_key)) as bad, \
+            S.EchoProcess("--max-message-size", "64K") as limited:
+        yield ws, wss, bad, limited
 
 
 def _launch(engine: str, home: Path, ca_pem: Path, host: H.PageHost, url: str, stack) -> H.BrowserProcess:
     if engine == "firefox":
-        if E.FIREFOX is None:
-            S.missing("Firefox (Debian package firefox-esr)")
+        if E.FIREFOX is None or not os.path.exists(E.FIREFOX):
+            S.missing(f"Firefox {E.FIREFOX or ''} (Debian package firefox-esr)")
         S.require_executable("certutil", "certutil (Debian package libnss3-tools)")
         argv, env = E.firefox_command(home, ca_pem, host.port, url)
     else:
-        if E.MINIBROWSER is None:
-            S.missing("WebKitGTK MiniBrowser (Debian package libwebkit2gtk-4.1-0)")
+        if E.MINIBROWSER is None or not os.path.exists(E.MINIBROWSER):
+            S.missing(f"WebKitGTK MiniBrowser {E.MINIBROWSER or ''} (Debian package libwebkit2gtk-4.1-0)")
         S.require_executable("Xvfb", "Xvfb (Debian package xvfb)")
         prefix = E.unshare_prefix()
         if prefix is None:
@@ -207,11 +226,11 @@ def _launch(engine: str, home: Path, ca_pem: Path, host: H.PageHost, url: str, s
 def engine_run(request, certs, echo_servers, tmp_path_factory):
     """Start the browser on the page with the three URLs; return (engine, reports by name, frames)."""
     engine = request.param
-    ws, wss, bad = echo_servers
+    ws, wss, bad, limited = echo_servers
     with contextlib.ExitStack() as stack:
         tap = stack.enter_context(S.FrameTap(ws.port))
         urls = {"ws": f"ws://localhost:{tap.port}/", "wss": f"wss://localhost:{wss.port}/",
-                "untrusted": f"wss://localhost:{bad.port}/"}
+                "untrusted": f"wss://localhost:{bad.port}/", "limited": f"ws://localhost:{limited.port}/"}
         home = tmp_path_factory.mktemp(engine)
         host = stack.enter_context(H.PageHost())
         proc = _launch(engine, home, certs[1], host, host.page_url(list(urls.values())), stack)
@@ -246,3 +265,8 @@ def test_engine_refuses_untrusted_certificate(engine_run):
     # 1015: TLS handshake failure (Firefox says so); 1006: abnormal closure (WebKit).
     assert report["close"] is not None and report["close"][0] in (1006, 1015), report
     assert not report["close"][2], report  # not clean
+
+
+def test_engine_sees_server_close_code(engine_run):
+    _engine, reports, _frames = engine_run
+    check_server_close(reports["limited"])
