@@ -18,8 +18,16 @@ from typing import Callable, List, Optional
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import _support as S  # noqa: E402
 
+import wsframe  # noqa: E402
 from wsframe.codec import FrameParser  # noqa: E402
 from wsframe.enums import Opcode  # noqa: E402
+
+# The folder holding the wsframe package this test process imported (the repository
+# root for an editable install, site-packages for `pip install .`). Children run
+# there with it first on PYTHONPATH, so they import the very same package: a child
+# started from the repository root would otherwise import the source folder, which
+# has no built extension after a non-editable install.
+WSFRAME_ROOT = Path(wsframe.__file__).resolve().parent.parent
 
 
 class Parser:
@@ -69,8 +77,10 @@ def wait_for(condition: Callable[[], object], timeout: float = 5.0, what: str = 
 
 
 def child_env() -> dict:
+    """The environment for a child Python that must import this process's wsframe
+    (run it with ``cwd=WSFRAME_ROOT``: ``-c`` and ``-m`` put the cwd first on sys.path)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(S.REPO), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WSFRAME_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -80,7 +90,8 @@ class Child:
 
     def __init__(self, code: str, *args: str) -> None:
         self.proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=child_env())
+                                     stderr=subprocess.PIPE, text=True, env=child_env(),
+                                     cwd=WSFRAME_ROOT)
         self.lines: List[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()

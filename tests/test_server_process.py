@@ -12,10 +12,11 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from test_server_helpers import Child, Parser, S, wait_eof  # noqa: E402
+from test_server_helpers import WSFRAME_ROOT, Child, Parser, S, child_env, wait_eof  # noqa: E402
 
 from wsframe import client  # noqa: E402  (an import error fails these tests: nothing is skipped)
 from wsframe.codec import build_frame  # noqa: E402
@@ -70,9 +71,8 @@ def test_cli_client_interactive():
     import subprocess
 
     with S.running_server() as server:
-        env = dict(os.environ, PYTHONPATH=str(S.REPO))
-        out = subprocess.run([sys.executable, "-m", "wsframe", "client", server.url],
-                             input="hello\nwörld\n", capture_output=True, text=True, timeout=20, env=env)
+        out = subprocess.run([sys.executable, "-m", "wsframe", "client", server.url], input="hello\nwörld\n",
+                             capture_output=True, text=True, timeout=20, env=child_env(), cwd=WSFRAME_ROOT)
         assert out.returncode == 0, out.stderr
         assert "< hello" in out.stdout and "< wörld" in out.stdout
 
@@ -128,6 +128,8 @@ def test_cli_compression_switch():
 USER_SCRIPT = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+import wsframe
+print("imported", wsframe.__file__, "speedups", wsframe.speedups_enabled, file=sys.stderr, flush=True)
 from wsframe.server import Application, Server
 
 class Echo(Application):
@@ -146,6 +148,12 @@ def test_ctrl_c_stops_a_user_program_gracefully():
     from wsframe import codec
 
     with Child(USER_SCRIPT) as child:
+        # The child imports the package this process imports (not, say, a source folder
+        # without the built extension next to an installed copy)...
+        imported = child.wait_line(r"imported (.+) speedups (True|False)$")
+        assert Path(imported.group(1)).resolve() == Path(wsframe.__file__).resolve()
+        assert imported.group(2) == str(wsframe.speedups_enabled)
+        # ...and its start-up line names that package's codec.
         line = child.wait_line(r"listening on ws://127\.0\.0\.1:(\d+)/ \(codec: ([^)]*)\)")
         port = int(line.group(1))
         if wsframe.speedups_enabled:
