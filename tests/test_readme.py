@@ -18,11 +18,17 @@ blank lines may separate them):
 - ``<!-- readme-test: skip REASON -->`` does not run the next block; the
   reason shows in pytest's summary. Use it only for what cannot run here.
 
+Beyond the blocks: every dotted name ``wsframe.x.y`` (or ``wsframe.x:Y``, an
+import string) written anywhere in README.md must import or resolve, and every
+``--option`` of a ``wsframe echo`` / ``wsframe client`` command line in a
+shell block must be one the command accepts.
+
 Each test is named by the block's first line number in README.md.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -186,3 +192,76 @@ def test_the_convention_parses() -> None:
     assert (given.kind, given.given, given.code) == ("run", ["sock = None"], "use(sock)\n")
     assert (skipped.kind, skipped.reason) == ("skip", "needs a browser")
     assert (plain.kind, plain.code) == ("run", "plain()\n")
+
+
+_DOTTED = re.compile(r"(?<![-/\w])wsframe(?:\.[A-Za-z_]\w*)+(?::[A-Za-z_]\w*)?")
+
+
+def dotted_names(text: str) -> List[str]:
+    """The ``wsframe.x.y`` / ``wsframe.x:Y`` names written in a markdown text (not file paths)."""
+    return sorted(set(_DOTTED.findall(text)))
+
+
+def resolve(name: str) -> object:
+    """Import the longest module prefix of ``name`` and look the rest up as attributes."""
+    path = name.replace(":", ".").split(".")
+    for cut in range(len(path), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(path[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in path[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ModuleNotFoundError(name)
+
+
+README_TEXT = README.read_text(encoding="utf-8") if README.exists() else ""
+
+
+@pytest.mark.parametrize("name", dotted_names(README_TEXT))
+def test_readme_name_exists(name: str) -> None:
+    try:
+        resolve(name)
+    except (ImportError, AttributeError) as exc:
+        raise AssertionError(f"README.md names {name}, which does not exist: {exc}") from None
+
+
+def cli_options(text: str) -> List[tuple]:
+    """(command, option) for each ``--option`` on a ``wsframe echo|client`` line of a shell block."""
+    found = []
+    in_sh = False
+    for line in text.splitlines():
+        fence = line.strip()
+        if fence.startswith("```"):
+            in_sh = not in_sh and fence[3:].strip().lower() in ("sh", "bash", "console", "shell")
+            continue
+        m = re.match(r"\s*(?:python -m )?wsframe (echo|client)\b(.*)", line)
+        if in_sh and m:
+            command = m.group(1)
+            for option in re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", m.group(2).split("#")[0]):
+                found.append((command, option))
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("command,option", cli_options(README_TEXT))
+def test_readme_cli_option_exists(command: str, option: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "wsframe", command, "--help"], capture_output=True,
+                            text=True, timeout=RUN_TIMEOUT, cwd=README.parent)
+    assert result.returncode == 0, result.stderr
+    help_text = result.stdout
+    assert re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", help_text), \
+        f"README.md uses `wsframe {command} {option}`, which `wsframe {command} --help` does not list"
+
+
+def test_the_name_and_option_finders() -> None:
+    text = "\n".join([
+        "Use `wsframe.client.connect` or `--ws wsframe.uvicorn:WSFrameProtocol`; see wsframe/server/loop.py",
+        "and tests/peers/nginx-wsframe.conf.", "```sh", "wsframe echo --port 0 --workers 2   # --not-this",
+        "python -m wsframe client -v ws://x/", "pytest --other", "```", "wsframe echo --prose-only",
+    ])
+    assert dotted_names(text) == ["wsframe.client.connect", "wsframe.uvicorn:WSFrameProtocol"]
+    assert cli_options(text) == [("client", "-v"), ("echo", "--port"), ("echo", "--workers")]
+    assert resolve("wsframe.uvicorn:WSFrameProtocol").__name__ == "WSFrameProtocol"
+    with pytest.raises(AttributeError):
+        resolve("wsframe.client.no_such_name")
