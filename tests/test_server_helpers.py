@@ -88,10 +88,11 @@ def child_env() -> dict:
 class Child:
     """A Python script in a subprocess; its stderr lines are collected by a thread."""
 
-    def __init__(self, code: str, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=child_env(),
-                                     cwd=WSFRAME_ROOT)
+    def __init__(self, code: Optional[str], *args: str) -> None:
+        """Run ``python -c code args...``, or ``python args...`` when ``code`` is None."""
+        argv = [sys.executable, *(("-c", code) if code is not None else ()), *args]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=child_env(), cwd=WSFRAME_ROOT)
         self.lines: List[str] = []
         self._cond = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -121,6 +122,26 @@ class Child:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.lines and self.lines[-1] == ""):
                     raise AssertionError(f"no line matching {pattern!r}; stderr:\n" + "".join(self.lines))
+                self._cond.wait(remaining)
+
+    @classmethod
+    def cli(cls, *args: str) -> "Child":
+        """``python -m wsframe args...``."""
+        return cls(None, "-m", "wsframe", *args)
+
+    def wait_count(self, pattern: str, n: int, timeout: float = 20.0) -> List[str]:
+        """Wait until ``n`` stderr lines match ``pattern``; returns them."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [line for line in self.lines if rx.search(line)]
+                if len(found) >= n:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.lines and self.lines[-1] == ""):
+                    raise AssertionError(f"{len(found)} of {n} lines matching {pattern!r}; stderr:\n"
+                                         + "".join(self.lines))
                 self._cond.wait(remaining)
 
     def count(self, pattern: str) -> int:
