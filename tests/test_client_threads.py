@@ -14,7 +14,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import _support as S  # noqa: E402
 
+from test_server_helpers import Child  # noqa: E402
+
 from wsframe.client import ConnectionClosedOK, connect  # noqa: E402
+from wsframe.permessage_deflate import ClientPerMessageDeflate  # noqa: E402
 from wsframe.server import Application  # noqa: E402
 
 
@@ -65,6 +68,32 @@ def test_large_sends_and_recv_with_timeout_do_not_deadlock(big_echo):
         errors = run_threads([sender, receiver], deadline=60)
         assert errors == []
     assert got == payloads
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+def test_sender_and_recv_timeout_thread_against_the_cli_echo(compression):
+    """Issue 11 as reported: `wsframe echo` in its own process, one thread sending messages of
+    64 KiB to 3 MB, another calling recv(timeout=5): every echo arrives, in order, on time."""
+    sizes = [64 << 10, 3 << 20, 256 << 10, (3 << 20) - 1, 1 << 20, 65 << 10, 2 << 20, 64 << 10] * 2
+    payloads = [bytes([i]) * (n - 16) + bytes(range(i, i + 16)) for i, n in enumerate(sizes)]
+    options = dict(extensions=[ClientPerMessageDeflate()]) if compression else {}
+    with Child.cli("echo", "--port", "0", "--max-message-size", "4M") as child:
+        url = child.wait_line(r"listening on (ws://\S+)").group(1)
+        got: list = []
+        with connect(url, max_message_size=4 << 20, **options) as ws:
+            assert bool(ws.extensions) is compression
+
+            def sender():
+                for p in payloads:
+                    ws.send(p)
+
+            def receiver():
+                for _ in payloads:
+                    got.append(ws.recv(timeout=5))
+
+            assert run_threads([sender, receiver], deadline=60) == []
+        assert child.stop() == 0
+    assert [len(g) for g in got] == sizes and got == payloads
 
 
 def test_two_threads_sending_64k_messages_with_a_reader(big_echo):
