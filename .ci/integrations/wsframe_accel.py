@@ -7,7 +7,7 @@ module is imported; when the session ends the plugin prints wsframe's call
 counters and fails the run (exit status 3) if a counter the suite must have
 driven is still 0, so a no-op ``install()`` cannot pass. ``WSFRAME_ACCEL_NEED``
 names those counters (default: every counter of the integration; ``name:key``
-items, comma separated).
+items, comma separated; ``-``: none, for a rerun of single tests).
 """
 
 from __future__ import annotations

@@ -14,8 +14,11 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Callable, Iterator
 
+from ._patch import Counters
 
-def make_events(conn_mod: ModuleType, events_mod: ModuleType, fp: ModuleType) -> Callable[[Any], Iterator[Any]]:
+
+def make_events(conn_mod: ModuleType, events_mod: ModuleType, fp: ModuleType,
+                counters: Counters) -> Callable[[Any], Iterator[Any]]:
     ConnectionState = conn_mod.ConnectionState
     Opcode = fp.Opcode
     ParseFailed = fp.ParseFailed
@@ -28,8 +31,10 @@ def make_events(conn_mod: ModuleType, events_mod: ModuleType, fp: ModuleType) ->
     LOCAL_CLOSING, REMOTE_CLOSING, CLOSED = (
         ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED)
     new = object.__new__
+    values = counters.values
 
     def events(self: Any) -> Iterator[Any]:
+        values["events"] += 1
         while self._events:
             yield self._events.popleft()
 

@@ -35,7 +35,7 @@ __all__ = ["TESTED_VERSIONS", "UnsupportedVersion", "install", "installed", "sta
 TESTED_VERSIONS = ("1.3.2",)
 
 _patcher = Patcher()
-_counters = Counters("parse", "mask", "build")
+_counters = Counters("parse", "mask", "build", "events")
 
 
 def _installed_version() -> str:
@@ -66,7 +66,7 @@ def install() -> None:
         (fp.FrameProtocol, "_serialize_frame", make_serialize_frame(fp, _counters)),
         (fp.FrameProtocol, "received_frames",
          make_received_frames(fp, fp.FrameProtocol.received_frames, _counters)),
-        (conn_mod.Connection, "events", make_events(conn_mod, events_mod, fp)),
+        (conn_mod.Connection, "events", make_events(conn_mod, events_mod, fp, _counters)),
     ]
     _counters.reset()
     try:
@@ -89,5 +89,6 @@ def installed() -> bool:
 
 def stats() -> Dict[str, int]:
     """Calls into wsframe since install(): ``parse`` (batches of frames parsed
-    in C), ``mask`` (payload pieces unmasked in C), ``build`` (frames built)."""
+    in C), ``mask`` (payload pieces masked or unmasked in C), ``build`` (frames
+    built in C), ``events`` (calls of the accelerated ``Connection.events``)."""
     return _counters.snapshot()
