@@ -7,7 +7,6 @@ no traceback unless ``-v``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import queue
 import re
@@ -93,7 +92,8 @@ class Echo:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    trustme = pytest.importorskip("trustme")
+    import trustme  # in the [test] extra: a missing one fails
+
     d = tmp_path_factory.mktemp("certs")
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
@@ -323,22 +323,10 @@ def test_client_missing_cafile(tmp_path: Path) -> None:
 # -- --loop asyncio / uvloop -------------------------------------------------------------------
 
 
-def _asyncio_echo_missing() -> bool:
-    try:
-        return importlib.util.find_spec("wsframe.asyncio.echo") is None
-    except ImportError:
-        return True
-
-
-needs_asyncio_echo = pytest.mark.skipif(_asyncio_echo_missing(),
-                                        reason="wsframe.asyncio.echo (run_echo) is missing: not written yet")
-
-
-@needs_asyncio_echo
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_echo_on_the_asyncio_server(loop: str) -> None:
     if loop == "uvloop":
-        pytest.importorskip("uvloop")
+        import uvloop  # noqa: F401  (in the [test] extra: a missing one fails)
     with Echo("--loop", loop) as echo:
         result = run_cli("client", echo.url, stdin="over asyncio\n")
         assert result.returncode == 0, result.stderr
@@ -346,7 +334,6 @@ def test_echo_on_the_asyncio_server(loop: str) -> None:
         assert echo.stop(signal.SIGINT) == 0
 
 
-@needs_asyncio_echo
 def test_uvloop_missing_is_one_line() -> None:
     hide_uvloop = (
         "import sys\n"

@@ -34,6 +34,8 @@ REQUIRE = os.environ.get("WSFRAME_REQUIRE_PEERS") == "1"
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     if not (shutil.which("cc") or shutil.which("gcc") or os.environ.get("CC")):
+        if REQUIRE:
+            pytest.fail("no C compiler for the load generator (WSFRAME_REQUIRE_PEERS=1)")
         pytest.skip("no C compiler for the load generator")
     out = tmp_path_factory.mktemp("server_bench")
     require = [s.name for s in server_bench.server_specs()] if REQUIRE else [server_bench.WSFRAME]
