@@ -1,4 +1,5 @@
-"""Build the C extension wsframe._speedups (csrc/ + Cython binding).
+"""Build the C extensions: wsframe._speedups (csrc/ + Cython bindings: the
+kernels) and wsframe._parser_c (wsframe/_parser.py compiled by Cython).
 
 The extension is optional: with WSFRAME_NO_EXTENSIONS=1, without Cython, or
 when compiling fails (no compiler), the package installs without it and
@@ -102,14 +103,33 @@ def extensions():
         link = [f for f in extra if f.startswith("-fsanitize")]
     else:
         base, link = ["/O2"], []
-    ext = Extension(
+    kernels = Extension(
         "wsframe._speedups",
         sources=["wsframe/_speedups.pyx"] + CSRC,
+        depends=["csrc/wsframe_core.h", "csrc/wsf_internal.h"],
         include_dirs=["csrc"],
         extra_compile_args=base + extra,
         extra_link_args=link,
     )
-    return cythonize([ext], compiler_directives={"language_level": "3"}, quiet=True)
+    # The frame parser: wsframe/_parser.py compiled with wsframe/_parser_c.pxd
+    # (the same source is the pure-Python parser); it calls the kernels of
+    # _speedups through cimport, so it links no C of its own.
+    parser = Extension(
+        "wsframe._parser_c",
+        sources=["wsframe/_parser.py"],
+        depends=["wsframe/_parser_c.pxd", "wsframe/_speedups.pxd"],
+        extra_compile_args=base + extra,
+        extra_link_args=link,
+    )
+    directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
+    # Generated C goes under build/, not next to the sources. Cython does not
+    # see that _parser.py depends on _parser_c.pxd (another name): a newer
+    # .pxd forces the translation.
+    generated = os.path.join("build", "cython", "wsframe", "_parser.c")
+    pxds = [os.path.join("wsframe", name) for name in ("_parser_c.pxd", "_speedups.pxd")]
+    force = os.path.exists(generated) and max(map(os.path.getmtime, pxds)) > os.path.getmtime(generated)
+    return cythonize([kernels, parser], compiler_directives=directives, build_dir="build/cython", quiet=True,
+                     force=force)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

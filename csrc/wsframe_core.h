@@ -1,4 +1,4 @@
-/* wsframe C core: masking, UTF-8 validation and frame header parsing.
+/* wsframe C core: masking, UTF-8 validation and frame header writing.
  *
  * Plain C over pointers and lengths, no Python API, so it can be tested and
  * fuzzed on its own (see tests/c/). SIMD paths are chosen at run time by CPU
@@ -59,59 +59,6 @@ int wsf_utf8_valid(const uint8_t *data, size_t n);
 #define WSF_UTF8_OK ((size_t)-1)
 
 /* ---- Frames ------------------------------------------------------------ */
-
-/* Errors, mirrored in wsframe/_framing_rules.py. */
-enum wsf_frame_error {
-    WSF_OK = 0,
-    WSF_E_RSV = 1,
-    WSF_E_OPCODE = 2,
-    WSF_E_CONTROL_FRAGMENTED = 3,
-    WSF_E_CONTROL_TOO_LONG = 4,
-    WSF_E_MASK_REQUIRED = 5,
-    WSF_E_MASK_FORBIDDEN = 6,
-    WSF_E_LENGTH_MSB = 7,
-    WSF_E_TOO_BIG = 8
-};
-
-typedef struct {
-    int server;             /* 1: frames come from a client and must be masked */
-    uint8_t allowed_rsv;    /* RSV bits allowed by extensions (0x40, 0x20, 0x10) */
-    int has_limit;
-    uint64_t max_frame_size;
-} wsf_parser_cfg;
-
-typedef struct {
-    uint8_t b0;             /* FIN, RSV1-3 and opcode */
-    uint8_t masked;
-    uint8_t key[4];
-    size_t payload_off;     /* offset of the payload in the parsed buffer */
-    size_t len;             /* payload length (saturated at SIZE_MAX) */
-    uint64_t full_len;      /* payload length as declared */
-} wsf_frame_info;
-
-typedef struct {
-    int code;               /* enum wsf_frame_error */
-    uint8_t b0;
-    uint64_t length;        /* declared payload length, when known */
-    size_t offset;          /* offset of the bad frame's header in the buffer */
-} wsf_frame_err;
-
-/* Parse complete frames from buf[0..n), at most max_out of them, into out.
- * Returns the number of frames parsed; *consumed is the number of bytes they
- * take. Stops at the first incomplete frame (then *need is the total number
- * of bytes from buf + *consumed that the next step needs: at least one more
- * than is there), or at an error (err->code != WSF_OK). Never reads past n.
- * The payload of frame i is buf[out[i].payload_off .. + out[i].len). */
-size_t wsf_parse_frames(const uint8_t *buf, size_t n, const wsf_parser_cfg *cfg,
-                        wsf_frame_info *out, size_t max_out, size_t *consumed,
-                        size_t *need, wsf_frame_err *err);
-
-/* Parse the header at h[0..avail): returns 1 when the header is complete
- * (info filled; payload_off is the header length; *need = header + payload
- * length, which may exceed avail), 0 when more bytes are needed for the
- * header (*need = bytes needed so far), -1 on an error (err filled). */
-int wsf_parse_header(const uint8_t *h, size_t avail, const wsf_parser_cfg *cfg, wsf_frame_info *info,
-                     size_t *need, wsf_frame_err *err);
 
 /* Write a frame header into out (at least 14 bytes). b0 holds FIN, RSV and
  * opcode; key is NULL for an unmasked frame. Returns the header length. */

@@ -1,11 +1,11 @@
-"""Error numbers of the frame parser and their messages, shared by the C codec
-and the pure-Python twin so that both raise identical exceptions."""
+"""Error numbers of the frame parser (wsframe/_parser.py, run as Python or
+compiled to wsframe._parser_c) and their messages: one place, so both raise
+identical exceptions."""
 
 from __future__ import annotations
 
 from .exceptions import PayloadTooBig, ProtocolError
 
-# These numbers are mirrored in csrc/wsf_frame.h (enum wsf_frame_error).
 E_RSV = 1
 E_OPCODE = 2
 E_CONTROL_FRAGMENTED = 3

@@ -1,6 +1,9 @@
-"""Type stubs of the C codec extension (same API as wsframe._codec_py)."""
+"""Type stubs of the C kernels extension (same API as wsframe._codec_py).
 
-from typing import List, Optional, Tuple, Union
+The frame parser and its event types are wsframe._parser_c, compiled from
+wsframe/_parser.py: see wsframe/_parser.pyi."""
+
+from typing import Optional, Union
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -23,49 +26,6 @@ class Utf8Validator:
     def bytes_seen(self) -> int: ...
     def feed(self, data: BytesLike) -> bool: ...
     def finish(self) -> bool: ...
-
-class Event:
-    _fields: Tuple[str, ...]
-
-class TextMessage(Event):
-    data: str
-    def __init__(self, data: str) -> None: ...
-
-class BinaryMessage(Event):
-    data: bytes
-    def __init__(self, data: bytes) -> None: ...
-
-class Frame:
-    opcode: int
-    payload: bytes
-    fin: bool
-    rsv1: bool
-    rsv2: bool
-    rsv3: bool
-    def __init__(
-        self, opcode: int, payload: bytes, fin: bool = ..., rsv1: bool = ..., rsv2: bool = ..., rsv3: bool = ...
-    ) -> None: ...
-    def astuple(self) -> Tuple[int, bytes, bool, bool, bool, bool]: ...
-
-class FrameParser:
-    allowed_rsv: int
-    max_frame_size: Optional[int]
-    messages: bool
-    def __init__(
-        self,
-        server: bool,
-        max_frame_size: Optional[int] = ...,
-        allowed_rsv: int = 0,
-        stream: bool = False,
-        messages: bool = False,
-    ) -> None: ...
-    @property
-    def server(self) -> bool: ...
-    @property
-    def stream(self) -> bool: ...
-    @property
-    def buffered(self) -> int: ...
-    def feed(self, data: BytesLike) -> List[Union[Frame, Event]]: ...
 
 def build_frame(
     opcode: int,

@@ -1,10 +1,12 @@
 """The codec's public functions: the one place where the C implementation or
 its pure-Python twin is chosen.
 
-The C extension (``wsframe._speedups``) is used when it was built and
-``WSFRAME_NO_EXTENSIONS`` is not set to a true value in the environment at
-import time; otherwise the pure-Python twin (``wsframe._codec_py``) is used.
-``speedups_enabled`` tells which one is active.
+The C extension (``wsframe._speedups``: kernels, and ``wsframe._parser_c``:
+the frame parser compiled from ``wsframe/_parser.py``) is used when it was
+built and ``WSFRAME_NO_EXTENSIONS`` is not set to a true value in the
+environment at import time; otherwise the pure-Python kernels
+(``wsframe._codec_py``) and the uncompiled parser (``wsframe._parser``, the
+same source) are used. ``speedups_enabled`` tells which one is active.
 """
 
 from __future__ import annotations
@@ -39,39 +41,32 @@ def _want_extensions() -> bool:
     return os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() in ("", "0", "false", "no")
 
 
-implementation: ModuleType
+implementation: ModuleType  # the kernels: _speedups or _codec_py
+parser_module: ModuleType  # the frame parser: _parser_c (compiled) or _parser (the same source, uncompiled)
 if _want_extensions():
     try:
+        from . import _parser_c as parser_module
         from . import _speedups as implementation
     except ImportError:  # not built: no compiler, or WSFRAME_NO_EXTENSIONS at build time
         from . import _codec_py as implementation
+        from . import _parser as parser_module
 else:
     from . import _codec_py as implementation
+    from . import _parser as parser_module
 
 speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 
 if TYPE_CHECKING:
-    # Type checkers see the pure-Python twin's annotated definitions; the C
-    # extension has the same API (wsframe/_speedups.pyi).
-    from ._codec_py import (
-        BinaryMessage,
-        Event,
-        Frame,
-        FrameParser,
-        TextMessage,
-        Utf8Validator,
-        apply_mask,
-        build_frame,
-        mask_inplace,
-        validate_utf8,
-        write_frame,
-    )
+    # Type checkers see the pure-Python twin's annotated kernels and the
+    # parser's stubs (wsframe/_parser.pyi); the C extension has the same API.
+    from ._codec_py import Utf8Validator, apply_mask, build_frame, mask_inplace, validate_utf8, write_frame
+    from ._parser import BinaryMessage, Event, Frame, FrameParser, TextMessage
 else:
-    Event = implementation.Event
-    TextMessage = implementation.TextMessage
-    BinaryMessage = implementation.BinaryMessage
-    Frame = implementation.Frame
-    FrameParser = implementation.FrameParser
+    Event = parser_module.Event
+    TextMessage = parser_module.TextMessage
+    BinaryMessage = parser_module.BinaryMessage
+    Frame = parser_module.Frame
+    FrameParser = parser_module.FrameParser
     Utf8Validator = implementation.Utf8Validator
     apply_mask = implementation.apply_mask
     mask_inplace = implementation.mask_inplace

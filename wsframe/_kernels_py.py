@@ -1,0 +1,33 @@
+"""The pure-Python kernels the frame parser (wsframe/_parser.py) calls when
+it is not compiled; compiled, it calls their C versions in _speedups.pyx
+(declared in _speedups.pxd). Same arguments, same results."""
+
+from ._codec_py import _byte_view, _xor
+
+__all__ = ["decode_text", "unmask_slice"]
+
+
+def as_bytes(data):
+    """The bytes of any C-contiguous bytes-like object (TypeError otherwise)."""
+    return _byte_view(data).tobytes()
+
+
+def unmask_slice(src, start, n, key, kpos, phase):
+    """src[start:start + n] XORed with the 4-byte key at key[kpos:], starting
+    at position ``phase`` (0-3) of the mask cycle."""
+    k = key[kpos : kpos + 4]
+    if phase:
+        k = k[phase:] + k[:phase]
+    return _xor(src[start : start + n], k)
+
+
+def decode_text(src, start, n, masked):
+    """src[start:start + n], unmasked with the key in the 4 bytes before it
+    when ``masked``, decoded as str; None when it is not valid UTF-8."""
+    data = src[start : start + n]
+    if masked:
+        data = _xor(data, src[start - 4 : start])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
