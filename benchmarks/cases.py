@@ -50,8 +50,8 @@ class Config:
     # Connection level (issue 3): (messages, payload bytes) per receive variant.
     receive: Tuple[Tuple[int, int], ...] = ()
     receive_chunk: int = 64 * 1024
-    send_text: Tuple[int, int] = (0, 0)  # (messages, bytes)
-    send_binary: Tuple[int, int] = (0, 0)
+    # Send path: (text?, messages, payload bytes) per variant; each runs in the server and the client role.
+    send: Tuple[Tuple[bool, int, int], ...] = ()
     handshakes: int = 0
     simd_mask_sizes: Tuple[int, ...] = ()
     simd_utf8_sizes: Tuple[int, ...] = ()
@@ -68,8 +68,8 @@ FULL = Config(
     build_frames=10_000,
     build_payload=16,
     receive=((100_000, 16), (20_000, 1024), (200, 64 * 1024)),
-    send_text=(10_000, 16),
-    send_binary=(1_000, 4096),
+    send=((True, 10_000, 16), (False, 10_000, 16), (True, 5_000, 1024), (False, 5_000, 1024),
+          (False, 1_000, 4096)),
     handshakes=200,
     simd_mask_sizes=(16, 125, 1024, 16 * 1024, 1024 * 1024),
     simd_utf8_sizes=(16, 125, 1024, 16 * 1024, 64 * 1024),
@@ -90,8 +90,7 @@ SMOKE = Config(
     # messages still cross many 1000-byte chunks.
     receive=((300, 16), (20, 1024), (2, 64 * 1024)),
     receive_chunk=1000,
-    send_text=(50, 16),
-    send_binary=(5, 4096),
+    send=((True, 50, 16), (False, 50, 16), (True, 10, 1024), (False, 10, 1024), (False, 5, 4096)),
     handshakes=3,
     simd_mask_sizes=(16, 125, 1024),
     simd_utf8_sizes=(16, 1024),
@@ -511,22 +510,21 @@ def _receive(impl: str, p: Param, cfg: Config) -> Bench:
     )
 
 
-def send_input(cfg: Config, text: bool):
+def send_input(cfg: Config, text: bool, count: int, size: int):
     def build():
-        count, size = cfg.send_text if text else cfg.send_binary
-        rng = random.Random(11 if text else 12)
+        rng = random.Random((11 if text else 12) + size)
         if text:
             return [_text(rng, size, i) for i in range(count)]
         return [rng.randbytes(size) for _ in range(count)]
 
-    return _memo(("send", cfg, text), build)
+    return _memo(("send", cfg, text, count, size), build)
 
 
 def _send(impl: str, p: Param, cfg: Config) -> Bench:
-    text, client = p.value
+    text, count, size, client = p.value
     ad = _adapter(impl, "sender")
     tx = ad.sender(client)
-    msgs = send_input(cfg, text)
+    msgs = send_input(cfg, text, count, size)
     state = tx.new()
     call = partial(tx.send_text if text else tx.send_binary, state, msgs)
     op = OP_TEXT if text else OP_BINARY
@@ -726,12 +724,13 @@ CASES: Dict[str, Case] = {
             _receive, "msgs",
         ),
         Case(
-            "send", "Send path: 10,000 16-byte text / 1,000 4 KiB binary messages, output collected",
+            "send", "Send path: send_text/send_binary + data_to_send() per message (10,000 x 16 B and "
+            "5,000 x 1 KiB text and binary, 1,000 x 4 KiB binary), server and client role, output collected",
             ("wsframe-c", "wsframe-py", "picows", "aiohttp", "websockets", "wsproto"),
             lambda cfg: [
-                Param(f"{'text' if text else 'bin'}{size_label((cfg.send_text if text else cfg.send_binary)[1])}"
-                      f"-{'client' if client else 'server'}", (text, client))
-                for text in (True, False) for client in (False, True)
+                Param(f"{'text' if text else 'bin'}{size_label(size)}-{'client' if client else 'server'}",
+                      (text, count, size, client))
+                for text, count, size in cfg.send for client in (False, True)
             ],
             _send, "msgs",
         ),
@@ -799,7 +798,10 @@ TARGETS: Tuple[Target, ...] = (
     Target("parse", "aiohttp", 2.0),
     Target("build", "picows", 1.0, ("server", "client")),
     # Issue 3: the full receive path.
-    Target("receive", "picows", 2.0, ("16B",)),
+    # Issue 12: receiving at least 3.5x picows; sending (16 B and 1 KiB, both roles) at least picows.
+    Target("receive", "picows", 3.5, ("16B",)),
     Target("receive", "aiohttp", 2.0, ("16B",)),
     Target("receive", "websockets", 5.0, ("16B",)),
+    Target("send", "picows", 1.0, tuple(f"{kind}{size}-{role}" for size in ("16B", "1KiB") for kind in ("text", "bin")
+                                        for role in ("server", "client"))),
 )

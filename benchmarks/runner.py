@@ -418,6 +418,9 @@ def report_markdown(mode: Mode, results: List[Result], targets: List[dict], vers
     return "\n".join(lines) + "\n"
 
 
+SERVER_FILES = ("servers.md", "servers_throughput.png", "servers_cpu.png", "servers_latency.png")
+
+
 def copy_latest(report: Path, charts: Sequence[Path], dest: Path = LATEST_DIR) -> None:
     """Replace the micro benchmark files in benchmarks/latest/ (report.md and
     the charts of charts.CHART_NAMES; other files, e.g. the server benchmarks', are left)."""
@@ -434,19 +437,38 @@ def copy_latest(report: Path, charts: Sequence[Path], dest: Path = LATEST_DIR) -
         shutil.copyfile(c, dest / c.name)
 
 
-def run_servers(mode: Mode, out: Path) -> int:
-    """The server benchmarks (issue 6), when benchmarks/server_bench.py provides run()."""
+def copy_latest_servers(out: Path, dest: Path = LATEST_DIR) -> None:
+    """Replace the server benchmark files in benchmarks/latest/ with those of ``out``."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in SERVER_FILES:
+        if (dest / name).exists():
+            (dest / name).unlink()
+        if (out / name).exists():
+            shutil.copyfile(out / name, dest / name)
+
+
+def run_servers(mode: Mode, out: Path, targets: Sequence[dict] = (), **options) -> Optional[List[dict]]:
+    """The server benchmarks (benchmarks/server_bench.py) in the same run; ``targets``: the micro
+    benchmarks' evaluated targets, whose send/receive ones join the servers' targets table.
+    ``options``: only, skip, rows (regexes) for server_bench.run. None when they cannot run."""
     try:
-        from . import server_bench
+        from . import server_bench, server_targets
     except ImportError as exc:
         print(f"--servers: benchmarks/server_bench.py is not available ({exc})", file=sys.stderr)
-        return 2
-    run_fn = getattr(server_bench, "run", None)
-    if run_fn is None:
-        print("--servers: benchmarks/server_bench.py has no run(quick=..., smoke=..., out_dir=...)", file=sys.stderr)
-        return 2
-    result = run_fn(quick=mode.name != "full", smoke=mode.name == "smoke", out_dir=out)
-    return result if isinstance(result, int) else 0
+        return None
+    return server_bench.run(quick=mode.name != "full", smoke=mode.name == "smoke", out_dir=out,
+                            extra_checks=server_targets.micro_checks(targets), **options)
+
+
+def append_targets(report: Path, server_results: List[dict], targets: Sequence[dict]) -> None:
+    """Append the targets table of issues 9, 10 and 12 (server and micro checks of this run) to ``report``."""
+    from . import server_targets
+
+    checks = server_targets.server_checks(server_results) + server_targets.micro_checks(targets)
+    with open(report, "a") as f:
+        f.write("\n" + server_targets.markdown(checks) + "\nServer rows: [servers.md](servers.md).\n")
 
 
 def run_smoke(only: Optional[str] = None) -> List[Result]:
@@ -488,6 +510,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--servers", action=argparse.BooleanOptionalAction, default=None,
                     help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks"
                          " (default: on, unless --only or --smoke is given)")
+    ap.add_argument("--server-only", metavar="REGEX", help="server benchmarks: the servers to run (regex on names)")
+    ap.add_argument("--server-skip", metavar="REGEX", help="server benchmarks: servers not to run (regex on names)")
+    ap.add_argument("--server-rows", metavar="REGEX", help="server benchmarks: the rows to run (regex, e.g. 'c64')")
     ap.add_argument("--allow-pure-python", action="store_true",
                     help="time wsframe even when its C extension is not built (the numbers are then the"
                          " pure-Python codec's); refused by default")
@@ -546,19 +571,28 @@ def main(argv: Optional[List[str]] = None) -> int:
             "results": [r.as_dict() for r in results], "targets": targets,
         }, indent=1))
         print(f"\nwrote {args.out / 'report.md'}, results.json" + "".join(f", {c.name}" for c in charts))
+    servers = args.servers
+    if servers is None:  # "everything" by default: micro and server benchmarks
+        servers = not args.only and mode.name != "smoke"
+    server_results = None
+    if servers:
+        t1 = time.perf_counter()
+        server_results = run_servers(mode, args.out, targets, only=args.server_only, skip=args.server_skip,
+                                     rows=args.server_rows)
+        if server_results is None:
+            return 2
+        print(f"server benchmarks: {time.perf_counter() - t1:.0f} s")
+        if not args.no_write:
+            append_targets(args.out / "report.md", server_results, targets)
+    if not args.no_write:
         latest = args.latest
         if latest is None:
             latest = mode.timed and not args.only and args.out.resolve() == RESULTS_DIR.resolve()
         if latest:
             copy_latest(args.out / "report.md", charts)
-            print(f"copied the report and charts to {LATEST_DIR}")
-    servers = args.servers
-    if servers is None:  # "everything" by default: micro and server benchmarks
-        servers = not args.only and mode.name != "smoke"
-    if servers:
-        code = run_servers(mode, args.out)
-        if code:
-            return code
+            if server_results is not None and not (args.server_only or args.server_skip or args.server_rows):
+                copy_latest_servers(args.out)
+            print(f"copied the reports and charts to {LATEST_DIR}")
     for r in wrong:
         print(f"WRONG {r.case}[{r.param}] {r.impl}: {r.status}", file=sys.stderr)
     # The plain closing line: every implementation checked counts as a test.

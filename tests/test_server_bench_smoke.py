@@ -1,8 +1,11 @@
 """Smoke run of the server benchmarks: tiny counts, a few seconds, no timing asserted.
 
 Builds the C load generator, starts every echo server whose package is here
-(wsframe, picows, websockets, aiohttp, wsproto, npm ws, and the two reference
-servers), and asserts that each one that could start echoed every message of
+(wsframe's selectors server with a user-written Application and its built-in
+echo, wsframe.asyncio on asyncio and uvloop, uvicorn with wsframe /
+websockets-sansio / wsproto, hypercorn with and without the wsproto
+accelerator, picows, websockets, aiohttp, wsproto, npm ws, and the two
+reference servers), and asserts that each one that could start echoed every message of
 every row correctly (byte for byte, checked by the generator), answered the
 handshake and closing-handshake rows, and held idle connections. A server whose
 package is missing is skipped and named; with WSFRAME_REQUIRE_PEERS=1 a missing
@@ -91,3 +94,72 @@ def test_report_written(smoke):
     _, out, _ = smoke
     text = (out / "servers.md").read_text()
     assert "Echo throughput" in text and "wsframe" in text
+
+
+def test_report_has_the_targets_table(smoke):
+    _, out, _ = smoke
+    text = (out / "servers.md").read_text()
+    assert "## Targets (issues 9, 10, 12)" in text
+    assert "user-written Application vs built-in echo" in text
+
+
+def _fake(server: str, row, rate: float, cpu: float) -> dict:
+    return {"server": server, "row": row.key, "label": row.label, "status": "ok", "rate": rate,
+            "server_us_per_op": cpu}
+
+
+def test_targets_are_ratios_of_the_named_servers():
+    """The targets table divides the right operands and says 'not measured' when a side is missing."""
+    from benchmarks import server_targets as t
+
+    row = next(r for r in server_bench.ECHO_ROWS if r.conns == 64 and r.window == 16 and r.size == 16)
+    pp = next(r for r in server_bench.ECHO_ROWS if r.conns == 1 and r.window == 1 and r.size == 16)
+    results = [
+        _fake(server_bench.ASYNCIO_UVLOOP, row, 300.0, 2.0), _fake(server_bench.PICOWS, row, 200.0, 3.0),
+        _fake(server_bench.UVICORN_WSFRAME, row, 500.0, 1.0), _fake(server_bench.UVICORN_SANSIO, row, 100.0, 9.0),
+        _fake(server_bench.UVICORN_WSPROTO, row, 50.0, 20.0),
+        _fake(server_bench.WSFRAME, row, 900.0, 1.1), _fake(server_bench.WSFRAME_BUILTIN, row, 1000.0, 1.0),
+        _fake(server_bench.CEILING, row, 2000.0, 0.5),
+        _fake(server_bench.WSFRAME, pp, 10.0, 40.0), _fake(server_bench.PICOWS, pp, 10.0, 50.0),
+        _fake(server_bench.UVICORN_WSFRAME, server_bench.MEMORY_ROW, 4096.0, 0.0),
+        _fake(server_bench.UVICORN_SANSIO, server_bench.MEMORY_ROW, 10240.0, 0.0),
+        _fake(server_bench.UVICORN_WSPROTO, server_bench.MEMORY_ROW, 8192.0, 0.0),
+    ]
+    checks = {(c["target"], c["row"]): c for c in t.server_checks(results)}
+
+    def get(prefix: str, label: str) -> dict:
+        return next(c for (name, r), c in checks.items() if name.startswith(prefix) and r == label)
+
+    assert get("asyncio server on uvloop vs picows, messages/s", row.label)["ratio"] == 1.5
+    assert get("asyncio server on uvloop vs picows, server CPU", row.label)["ratio"] == 1.5
+    uv = get("uvicorn + wsframe vs", row.label)
+    assert uv["ratio"] == 5.0 and uv["need"] == 2.0 and uv["met"] is True  # vs the best built-in (sansio)
+    mem = get("uvicorn + wsframe memory", server_bench.MEMORY_ROW.label)
+    assert mem["ratio"] == 2.0 and mem["met"] is True  # the smaller built-in (wsproto, 8 KiB) over 4 KiB
+    app = get("user-written Application vs built-in echo", row.label)
+    assert abs(app["ratio"] - 1.1) < 1e-9 and app["op"] == "<=" and app["met"] is False
+    assert get("user-written Application vs the C epoll", row.label)["ratio"] == 2.2
+    assert get("user-written Application vs picows", pp.label)["ratio"] == 0.8
+    missing = get("asyncio server on uvloop vs picows, messages/s", pp.label)
+    assert missing["ratio"] is None and missing["met"] is None
+    table = t.markdown(list(checks.values()))
+    assert "| **miss** |" in table and "| hit |" in table and "n/a" in table
+
+
+def test_micro_checks_pick_the_send_and_receive_targets():
+    from benchmarks import runner, server_targets
+
+    results = [runner.Result("send", "text16B-server", "wsframe-c", "ok", 10, "msgs", [1.0, 1.0, 1.0]),
+               runner.Result("send", "text16B-server", "picows", "ok", 10, "msgs", [2.0, 2.0, 2.0]),
+               runner.Result("receive", "16B", "wsframe-c", "ok", 10, "msgs", [1.0, 1.0, 1.0]),
+               runner.Result("receive", "16B", "picows", "ok", 10, "msgs", [3.0, 3.0, 3.0])]
+    checks = {c["row"]: c for c in server_targets.micro_checks(runner.evaluate_targets(results))}
+    assert checks["send[text16B-server]"]["ratio"] == 2.0 and checks["send[text16B-server]"]["met"] is True
+    assert checks["receive[16B]"]["ratio"] == 3.0 and checks["receive[16B]"]["met"] is False  # needs 3.5x
+
+
+def test_server_and_row_selection():
+    names = [s.name for s in server_bench.select(server_bench.server_specs(), only="uvicorn", skip="wsproto")]
+    assert names == [server_bench.WSFRAME, server_bench.UVICORN_WSFRAME, server_bench.UVICORN_SANSIO]
+    assert [r.key for r in server_bench.select_rows("c64 w16")] == ["echo c64 w16 16B", "echo c64 w16 4096B"]
+    assert server_bench.select_rows(None) == server_bench.ALL_ROWS

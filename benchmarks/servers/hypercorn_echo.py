@@ -1,4 +1,4 @@
-"""Echo server: a plain ASGI WebSocket echo app served by hypercorn (asyncio,
+"""Echo server: the plain ASGI WebSocket echo app (asgi_echo.py) served by hypercorn (asyncio,
 one worker, no access log), with wsframe's wsproto accelerator when
 ``--accelerate`` is given.
 
@@ -14,38 +14,11 @@ import asyncio
 import sys
 
 from _common import parse_args
+from asgi_echo import app
 
 ACCELERATE = "--accelerate" in sys.argv
 if ACCELERATE:
     sys.argv.remove("--accelerate")
-
-
-async def app(scope, receive, send):
-    """ASGI: echo every WebSocket message as it came (text or bytes)."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] != "websocket":
-        await send({"type": "http.response.start", "status": 404, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    message = await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] == "websocket.receive":
-            text = message.get("text")
-            if text is not None:
-                await send({"type": "websocket.send", "text": text})
-            else:
-                await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
-        else:  # websocket.disconnect
-            return
 
 
 def main() -> None:
