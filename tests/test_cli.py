@@ -7,7 +7,6 @@ no traceback unless ``-v``.
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -15,19 +14,26 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import pytest
+
+from test_server_helpers import WSFRAME_ROOT, Parser, S, child_env
+
+from wsframe.codec import build_frame
+from wsframe.enums import Opcode
 
 TIMEOUT = 30
 
 
 def run_cli(*args: str, cwd: Optional[Path] = None, env: Optional[dict] = None, stdin: str = "",
             timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, **(env or {}))
+    """``python -m wsframe args``, importing the wsframe this test process imports."""
+    full_env = dict(child_env(), **(env or {}))
     return subprocess.run([sys.executable, "-m", "wsframe", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=full_env)
+                          text=True, timeout=timeout, cwd=cwd or WSFRAME_ROOT, env=full_env)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, status: int, *needles: str) -> str:
@@ -46,7 +52,8 @@ class Echo:
     def __init__(self, *args: str, env: Optional[dict] = None) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "wsframe", "echo", "--port", "0", *args],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+                                     stderr=subprocess.PIPE, text=True, env=dict(child_env(), **(env or {})),
+                                     cwd=WSFRAME_ROOT)
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.seen: List[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -126,6 +133,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--loop", "trio"], ["--loop", "trio"]),
     (["--keyfile", "key.pem"], ["--keyfile", "--certfile"]),
     (["--workers", "2", "--loop", "asyncio"], ["--workers", "--loop selectors"]),
+    (["--message-timeout", "0"], ["--message-timeout", "0"]),
+    (["--stop-timeout", "-3"], ["--stop-timeout", "-3"]),
+    (["--stop-timeout", "3", "--loop", "asyncio"], ["--stop-timeout", "--loop selectors"]),
 ])
 def test_echo_usage_errors(args: List[str], needles: List[str]) -> None:
     assert_one_line_error(run_cli("echo", *args), 2, "wsframe echo", *needles)
@@ -223,6 +233,39 @@ def test_startup_names_the_codec_and_stops_on_sigint() -> None:
         else:
             assert f"codec: C extension (SIMD: {level})" in seen
         assert echo.stop(signal.SIGINT) == 0
+
+
+def test_stop_waits_stop_timeout_for_a_client_that_never_closes() -> None:
+    """SIGTERM: close 1001 to everyone; a client that never answers holds the process for
+    --stop-timeout seconds, then it is dropped and the process exits 0. Without the option the
+    wait is 10 s, the server's default (the value the README gives)."""
+    from wsframe.server.loop import DEFAULT_STOP_TIMEOUT
+
+    from wsframe.cli import build_parser
+
+    assert DEFAULT_STOP_TIMEOUT == 10.0 and build_parser().parse_args(["echo"]).stop_timeout is None
+    with Echo("--stop-timeout", "1.5") as echo:
+        sock, rest = S.raw_ws(int(echo.url.rsplit(":", 1)[1].strip("/")))
+        with sock:
+            t0 = time.monotonic()
+            echo.proc.send_signal(signal.SIGTERM)
+            assert Parser(sock, rest).close_frame(5)[0] == 1001  # and this client never answers
+            assert echo.proc.wait(TIMEOUT) == 0
+            elapsed = time.monotonic() - t0
+        assert 1.5 <= elapsed < 4.0, elapsed
+        echo.wait_for(r"stop: dropping 1 connection\(s\) still open")
+
+
+def test_message_timeout_option_closes_a_slow_message_1008() -> None:
+    with Echo("--message-timeout", "0.5") as echo:
+        sock, rest = S.raw_ws(int(echo.url.rsplit(":", 1)[1].strip("/")))
+        with sock:
+            frame = build_frame(Opcode.TEXT, b"never finished", client=True)
+            sock.sendall(frame[:-1])  # the last byte never comes
+            t0 = time.monotonic()
+            assert Parser(sock, rest).close_frame(5)[0] == 1008
+            assert time.monotonic() - t0 < 3.0
+        assert echo.stop(signal.SIGTERM) == 0
 
 
 def test_startup_says_pure_python_when_asked() -> None:

@@ -30,10 +30,11 @@ import re
 import socket
 import ssl
 import sys
-import threading
-import time
 import traceback
 from typing import Any, NoReturn, Optional, Sequence
+
+from ._cli_client import cmd_client
+from ._cli_common import RUNTIME, USAGE, CLIError, check_bind, explain_bind, setup_logging, tls_context
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -41,15 +42,6 @@ logger = logging.getLogger("wsframe.cli")
 
 _DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024  # the largest Autobahn 9.x message
 _MAX_SIZE = 1 << 62
-USAGE, RUNTIME = 2, 1
-
-
-class CLIError(Exception):
-    """A user error: printed as one line; ``status`` is 2 (usage) or 1 (run time)."""
-
-    def __init__(self, message: str, status: int = RUNTIME) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class _Parser(argparse.ArgumentParser):
@@ -162,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="fail the connection when no input follows a keepalive ping (default: 20)")
     echo.add_argument("--idle-timeout", type=_seconds, default=None, metavar="SECONDS",
                       help="close connections idle this long (default: off)")
+    echo.add_argument("--message-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+                      help="close (1008) a connection whose message takes longer than this to arrive"
+                           " (default: %(default)g)")
+    echo.add_argument("--stop-timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="on SIGINT/SIGTERM, wait this long for the closing handshakes, then drop what is"
+                           " left (default: 10; --loop selectors only)")
     echo.add_argument("--no-compression", dest="compression", action="store_false",
                       help="do not negotiate permessage-deflate (on by default)")
     echo.add_argument("--loop", choices=("selectors", "asyncio", "uvloop"), default="selectors",
@@ -190,16 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--linger", type=_seconds, default=0.5, metavar="SECONDS",
                         help="at the end of input, wait until no message came for this long (default: 0.5)")
     client.add_argument("-v", "--verbose", action="count", default=0, help="show tracebacks of errors")
-    client.set_defaults(func=_cmd_client)
+    client.set_defaults(func=cmd_client)
     return parser
-
-
-def _setup_logging(verbose: int) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 # -- echo --------------------------------------------------------------------------------------
@@ -219,111 +209,20 @@ def codec_description() -> str:
             " (build it there with `pip install -e .`, or `python setup.py build_ext --inplace`)")
 
 
-def _read_text(path: str) -> str:
-    with open(path, "rb") as f:
-        return f.read(1 << 20).decode("latin-1")
-
-
-def _check_file(option: str, path: str) -> None:
-    if not os.path.exists(path):
-        raise CLIError(f"{option} {path}: no such file", USAGE)
-    if os.path.isdir(path):
-        raise CLIError(f"{option} {path}: is a directory, not a PEM file", USAGE)
-    try:
-        _read_text(path)
-    except OSError as exc:
-        raise CLIError(f"{option} {path}: cannot read it ({exc.strerror})", USAGE) from exc
-
-
-class _EncryptedKey(Exception):
-    pass
-
-
-def _tls_context(certfile: str, keyfile: Optional[str]) -> ssl.SSLContext:
-    """The server TLS context, or a CLIError saying what is wrong with the files."""
-    _check_file("--certfile", certfile)
-    if keyfile is not None:
-        _check_file("--keyfile", keyfile)
-    key_source = ("--keyfile", keyfile) if keyfile else ("--certfile", certfile)
-
-    def no_password() -> str:
-        raise _EncryptedKey()
-
-    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        probe.load_cert_chain(certfile, keyfile, password=no_password)
-    except _EncryptedKey:
-        raise CLIError(f"{key_source[0]} {key_source[1]}: the private key is encrypted"
-                       " (give an unencrypted key)", USAGE) from None
-    except ssl.SSLError as exc:
-        raise CLIError(_explain_tls(exc, certfile, keyfile), USAGE) from exc
-    from .server import make_ssl_context
-
-    return make_ssl_context(certfile, keyfile)
-
-
-def _explain_tls(exc: ssl.SSLError, certfile: str, keyfile: Optional[str]) -> str:
-    cert_text = _read_text(certfile)
-    key_text = _read_text(keyfile) if keyfile else cert_text
-    if "-----BEGIN CERTIFICATE-----" not in cert_text:
-        return f"--certfile {certfile}: no PEM certificate in it"
-    if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
-        where = f"--keyfile {keyfile}" if keyfile else f"the key in --certfile {certfile}"
-        return f"{where} does not match the certificate in --certfile {certfile}"
-    if not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_text):
-        if keyfile:
-            return f"--keyfile {keyfile}: no PEM private key in it"
-        return f"--certfile {certfile} has a certificate but no private key: give the key with --keyfile"
-    reason = exc.reason or exc.strerror or str(exc)
-    return f"--certfile {certfile}" + (f" / --keyfile {keyfile}" if keyfile else "") + \
-        f": cannot load the certificate and key ({reason})"
-
-
-def _explain_bind(exc: OSError, host: str, port: int) -> CLIError:
-    """One line for a failure to listen on host:port."""
-    if isinstance(exc, socket.gaierror):
-        return CLIError(f"--host {host}: cannot resolve it ({exc.strerror})", USAGE)
-    if exc.errno == errno.EADDRINUSE:
-        return CLIError(f"port {port} on {host} is already in use (--port; 0 picks a free port)")
-    if exc.errno == errno.EACCES:
-        return CLIError(f"no permission to listen on {host} port {port} (ports below 1024 need privileges)")
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return CLIError(f"--host {host} is not an address of this machine", USAGE)
-    return CLIError(f"cannot listen on {host} port {port}: {exc.strerror or exc}")
-
-
-def _check_bind(host: str, port: int) -> None:
-    """Fail early, in one line, when host:port cannot be listened on (checked
-    before anything is logged; the server binds for real right after)."""
-    try:
-        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise _explain_bind(exc, host, port) from exc
-    error: Optional[OSError] = None
-    for family, type_, proto, _, addr in infos:
-        with socket.socket(family, type_, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(addr)
-                return
-            except OSError as exc:
-                error = exc
-    if error is not None:
-        raise _explain_bind(error, host, port) from error
-
-
 def _cmd_echo(args: argparse.Namespace) -> int:
     if args.keyfile and not args.certfile:
         raise CLIError("--keyfile needs --certfile", USAGE)
     if args.workers > 1 and args.loop != "selectors":
         raise CLIError(f"--workers {args.workers} needs --loop selectors (the asyncio server runs one process)",
                        USAGE)
+    if args.stop_timeout is not None and args.loop != "selectors":
+        raise CLIError("--stop-timeout needs --loop selectors (the asyncio echo waits 10 s)", USAGE)
     run_echo = None
     if args.loop != "selectors":
         run_echo = _asyncio_runner(args.loop)
-    ssl_context = _tls_context(args.certfile, args.keyfile) if args.certfile else None
-    _check_bind(args.host, args.port)
-    _setup_logging(args.verbose)
+    ssl_context = tls_context(args.certfile, args.keyfile) if args.certfile else None
+    check_bind(args.host, args.port)
+    setup_logging(args.verbose)
     from . import __version__
 
     logger.info("wsframe %s echo server (%s loop), codec: %s", __version__, args.loop, codec_description())
@@ -333,6 +232,7 @@ def _cmd_echo(args: argparse.Namespace) -> int:
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         idle_timeout=args.idle_timeout,
+        message_timeout=args.message_timeout,
     )
     try:
         if run_echo is not None:
@@ -342,13 +242,14 @@ def _cmd_echo(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL) or \
                 isinstance(exc, socket.gaierror):
-            raise _explain_bind(exc, args.host, args.port) from exc
+            raise explain_bind(exc, args.host, args.port) from exc
         raise
 
 
 def _run_selectors(args: argparse.Namespace, ssl_context: Optional[ssl.SSLContext],
                    limits: dict) -> int:
     from .server import EchoApplication, Server, run_workers
+    from .server.loop import DEFAULT_STOP_TIMEOUT
 
     extensions = []
     if args.compression:
@@ -356,10 +257,12 @@ def _run_selectors(args: argparse.Namespace, ssl_context: Optional[ssl.SSLContex
 
         extensions.append(ServerPerMessageDeflate())
     options = dict(limits, ssl_context=ssl_context, extensions=extensions)
+    stop_timeout = DEFAULT_STOP_TIMEOUT if args.stop_timeout is None else args.stop_timeout
     if args.workers > 1:
-        return run_workers(EchoApplication, args.workers, args.host, args.port, **options)
+        return run_workers(EchoApplication, args.workers, args.host, args.port, stop_timeout=stop_timeout,
+                           **options)
     server = Server(EchoApplication(), args.host, args.port, **options)
-    server.install_signal_handlers()
+    server.install_signal_handlers(timeout=stop_timeout)
     server.serve_forever()
     return 0
 
@@ -381,122 +284,6 @@ def _asyncio_runner(loop: str) -> Any:
     from .asyncio.echo import run_echo
 
     return run_echo
-
-
-# -- client ------------------------------------------------------------------------------------
-
-
-def _cmd_client(args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
-
-    from .client import connect
-    from .exceptions import ConnectionClosed, ConnectionClosedOK, HandshakeError
-
-    try:
-        parts = urlsplit(args.url)
-        scheme, host, _ = parts.scheme.lower(), parts.hostname, parts.port
-    except ValueError as exc:
-        raise CLIError(f"{args.url}: not a valid URL ({exc})", USAGE) from None
-    if scheme not in ("ws", "wss") or not host:
-        raise CLIError(f"{args.url}: not a ws:// or wss:// URL with a host", USAGE)
-    if args.cafile:
-        _check_file("--cafile", args.cafile)
-    ctx = None
-    if scheme == "wss" and (args.insecure or args.cafile):
-        try:
-            ctx = ssl.create_default_context(cafile=args.cafile)
-        except ssl.SSLError as exc:
-            raise CLIError(f"--cafile {args.cafile}: no usable PEM CA certificate in it ({exc.reason})",
-                           USAGE) from None
-        if args.insecure:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-    if args.verbose:
-        _setup_logging(args.verbose)
-    try:
-        ws = connect(args.url, ssl_context=ctx, subprotocols=args.subprotocol, max_message_size=None)
-    except ssl.SSLCertVerificationError as exc:
-        raise CLIError(f"cannot connect to {args.url}: the server's certificate is not trusted"
-                       f" ({exc.verify_message}; see --cafile, --insecure)") from exc
-    except socket.gaierror as exc:
-        raise CLIError(f"cannot connect to {args.url}: cannot resolve {host} ({exc.strerror})") from exc
-    except ConnectionRefusedError as exc:
-        raise CLIError(f"cannot connect to {args.url}: connection refused") from exc
-    except (TimeoutError, socket.timeout) as exc:
-        raise CLIError(f"cannot connect to {args.url}: timed out") from exc
-    except HandshakeError as exc:
-        raise CLIError(f"{args.url}: WebSocket handshake failed: {exc}") from exc
-    except OSError as exc:
-        raise CLIError(f"cannot connect to {args.url}: {exc.strerror or exc}") from exc
-    print(f"connected to {args.url}" + (f" ({ws.subprotocol})" if ws.subprotocol else ""),
-          file=sys.stderr, flush=True)
-
-    last = [time.monotonic()]
-    we_closed = False
-    eof = threading.Event()
-    threading.Thread(target=_send_stdin, args=(ws, args, eof, ConnectionClosed), daemon=True,
-                     name="wsframe-client-stdin").start()
-    try:
-        while True:
-            try:
-                msg = ws.recv(timeout=0.1)
-            except (TimeoutError, socket.timeout):
-                if eof.is_set() and time.monotonic() - last[0] >= args.linger:
-                    we_closed = True
-                    ws.close(1000)
-                continue
-            last[0] = time.monotonic()
-            _print_message(msg, args.hex)
-    except ConnectionClosed as exc:
-        by = "" if we_closed else " by the server"
-        print(f"connection closed{by}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
-        return 0 if isinstance(exc, ConnectionClosedOK) else 1
-    except KeyboardInterrupt:
-        ws.close(1000)
-        print("connection closed: 1000 (interrupted)", file=sys.stderr, flush=True)
-        return 0
-
-
-def _print_message(msg: Any, full_hex: bool) -> None:
-    if isinstance(msg, str):
-        print(f"< {msg}", flush=True)
-    else:
-        data = bytes(msg)
-        shown = data.hex() if full_hex or len(data) <= 64 else data[:64].hex() + "..."
-        print(f"< binary {len(data)} bytes: {shown}", flush=True)
-
-
-def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: type) -> None:
-    """Send each line of standard input; set ``eof`` at its end. Reads the file
-    descriptor directly, so the process can exit while this thread waits."""
-    pending = b""
-    try:
-        while True:
-            chunk = os.read(0, 65536)
-            data = pending + chunk
-            if chunk:
-                *lines, pending = data.split(b"\n")
-            else:
-                lines = [data] if data else []
-            for raw in lines:
-                line = raw[:-1] if raw.endswith(b"\r") else raw
-                if args.hex:
-                    try:
-                        ws.send(bytes.fromhex(line.decode("ascii", "replace")))
-                    except ValueError:
-                        print(f"not sent: {line[:40]!r} is not hex digits", file=sys.stderr, flush=True)
-                elif args.binary:
-                    ws.send(line)
-                else:
-                    ws.send(line.decode("utf-8", "replace"))
-            if not chunk:
-                break
-    except closed:
-        pass
-    except OSError:
-        pass
-    finally:
-        eof.set()
 
 
 # -- entry point ---------------------------------------------------------------------------

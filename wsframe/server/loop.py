@@ -30,7 +30,7 @@ __all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT"]
 
 logger = logging.getLogger("wsframe.server")
 
-DEFAULT_STOP_TIMEOUT = 5.0  # seconds a graceful stop waits for closing handshakes
+DEFAULT_STOP_TIMEOUT = 10.0  # seconds a graceful stop waits for closing handshakes (= close_timeout)
 _OPEN = State.OPEN
 _GOING_AWAY = int(CloseCode.GOING_AWAY)
 
