@@ -180,17 +180,19 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
             while not getattr(self, DONE):
                 header = fd.header
                 if header is None:
-                    if use_batch:
-                        data = fd.buffer.buffer
-                        if len(data) < 2:
-                            return
+                    data = fd.buffer.buffer
+                    if use_batch and _first_frame_complete(data):
                         used = batch(self, data, pending)
                         if used > 0:
                             if not data or getattr(self, DONE):
                                 return
-                            # What is left is a frame cut by the end of the data.
-                        elif used < 0:
-                            use_batch = False  # an error or an unusual encoding
+                            continue  # what is left starts with a frame cut by the end of the data
+                        use_batch = False  # an error or an unusual encoding
+                    # wsproto's own header parsing (its errors, its state);
+                    # the payload then goes through piece_step or wsproto_step.
+                    if not fd.parse_header():
+                        return
+                    continue
                 elif not header.opcode.iscontrol() and not fd.buffer.bytes_used:
                     if not piece_step(self, pending):
                         return
@@ -225,6 +227,30 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
                 yield item
 
     return received_frames
+
+
+def _first_frame_complete(data: bytearray) -> bool:
+    """Whether ``data`` holds the whole first frame (by its header's length
+    fields; a frame too short to tell is not complete)."""
+    size = len(data)
+    if size < 2:
+        return False
+    b1 = data[1]
+    n = b1 & 0x7F
+    pos = 2
+    if n == 126:
+        if size < 4:
+            return False
+        n = (data[2] << 8) | data[3]
+        pos = 4
+    elif n == 127:
+        if size < 10:
+            return False
+        n = int.from_bytes(data[2:10], "big")
+        pos = 10
+    if b1 & 0x80:
+        pos += 4
+    return size >= pos + n
 
 
 def _size(frames: Any, count: int, head: int) -> int:
