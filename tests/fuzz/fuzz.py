@@ -45,6 +45,9 @@ def main() -> None:
         sys.exit(f"unknown target {name!r}; targets: {', '.join(TARGETS)}")
     if not main_pkg.codec.speedups_enabled and os.environ.get("WSFRAME_FUZZ_ALLOW_PURE") != "1":
         sys.exit("wsframe's C extension is not built: nothing to compare the twin with")
+    tree = os.environ.get("WSFRAME_FUZZ_TREE")
+    if tree and not os.path.abspath(main_pkg.codec.__file__).startswith(os.path.abspath(tree) + os.sep):
+        sys.exit(f"wsframe was imported from {main_pkg.codec.__file__}, not from the sanitizer build in {tree}")
     target = TARGETS[name]
     print(f"fuzz target {name}: C codec {main_pkg.codec.FrameParser.__module__} vs "
           f"twin {twin_pkg.codec.FrameParser.__module__}; python coverage {'on' if python_coverage else 'off'}",

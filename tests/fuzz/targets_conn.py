@@ -10,6 +10,7 @@ from plain zlib's.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from types import SimpleNamespace
 from typing import Any, List
@@ -50,15 +51,25 @@ def _step(conn: Any, chunk: bytes, echo: bool) -> tuple:
         conn.apply_pending_failure()
         events += conn.events()
     _check_internal(events)
-    return (norm(events), bytes(conn.data_to_send()), conn.state.name, conn.close_code,
-            conn.should_close_transport)
+    return norm(events), _sent(conn), conn.state.name, conn.close_code, conn.should_close_transport
 
 
 def _eof(conn: Any) -> tuple:
     conn.receive_eof()
     events = conn.events()
     _check_internal(events)
-    return norm(events), bytes(conn.data_to_send()), conn.state.name, conn.close_code
+    return norm(events), _sent(conn), conn.state.name, conn.close_code
+
+
+def _sent(conn: Any) -> Any:
+    """What the connection sends; a client's frames are masked with random
+    keys, so they are compared unmasked (parsed as a server would)."""
+    out = bytes(conn.data_to_send())
+    if type(conn).__name__ != "ClientConnection" or conn.state.name == "CONNECTING" or not out:
+        return out
+    codec = sys.modules[type(conn).__module__.rsplit(".", 1)[0] + ".codec"]
+    parser = codec.FrameParser(True, None, 0x70, stream=False, messages=False)
+    return norm(parser.feed(out))
 
 
 def _drive(a: Any, b: Any, body: bytes, seed: int, echo: bool) -> None:
@@ -140,13 +151,17 @@ def deflate(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> None:
     max_size = _MAX[(opts >> 3) & 3]
     exts = [pkg.permessage_deflate.PerMessageDeflate(remote_max_window_bits=bits) for pkg in (main, twin)]
     ref = None  # plain zlib, fed what the decoder inflates
-    inflating = False
+    inflating = False  # a compressed message is in progress
+    in_message = False  # a message is in progress
     pos = 0
     while pos + 3 <= len(body):
         flags, length = body[pos], (body[pos + 1] << 8) | body[pos + 2]
         payload = body[pos + 3 : pos + 3 + length]
         pos += 3 + length
         fin, rsv, opcode = bool(flags & 0x80), flags & 0x40, (flags & 3) % 3
+        if bool(opcode) == in_message:
+            return  # a new message inside one, or a continuation outside: the connection fails first
+        in_message = not fin
         got = [outcome(ext.decode, opcode, payload, rsv, fin, max_size) for ext in exts]
         same(got[0], got[1], f"decode(opcode={opcode}, rsv={rsv:#x}, fin={fin}, {len(payload)} bytes)")
         compressed = bool(rsv) if opcode else inflating
