@@ -132,21 +132,29 @@ def wsframe_ops(codec_mod) -> dict:
             assert conn.state == conn_mod.State.OPEN
             return conn
 
+        # One data_to_send() per message, as an I/O layer that writes each
+        # message does (picows writes each frame in transport.send).
         def send_text(self, conn, messages):
-            send = conn.send_text
+            send, drain = conn.send_text, conn.data_to_send
+            out: list = []
+            append = out.append
             for m in messages:
                 send(m)
-            return conn.data_to_send()
+                append(drain())
+            return out
 
         def send_binary(self, conn, messages):
-            send = conn.send_binary
+            send, drain = conn.send_binary, conn.data_to_send
+            out: list = []
+            append = out.append
             for m in messages:
                 send(m)
-            return conn.data_to_send()
+                append(drain())
+            return out
 
         @staticmethod
         def wire(result) -> bytes:
-            return bytes(result)
+            return b"".join(result)
 
     def server_handshake(requests):
         out = []
@@ -246,7 +254,7 @@ def websockets_ops() -> dict:
             return [m for chunk in chunks for m in self._chunk(p, chunk)]
 
     class Sender:
-        """Protocol.send_text(str.encode()) / send_binary, then data_to_send()."""
+        """Protocol.send_text(str.encode()) / send_binary, then data_to_send(), per message."""
 
         def __init__(self, client: bool) -> None:
             self._client = client
@@ -262,16 +270,22 @@ def websockets_ops() -> dict:
             return open_server()
 
         def send_text(self, p, messages):
-            send = p.send_text
+            send, drain = p.send_text, p.data_to_send
+            out: list = []
+            extend = out.extend
             for m in messages:
                 send(m.encode())
-            return p.data_to_send()
+                extend(drain())
+            return out
 
         def send_binary(self, p, messages):
-            send = p.send_binary
+            send, drain = p.send_binary, p.data_to_send
+            out: list = []
+            extend = out.extend
             for m in messages:
                 send(m)
-            return p.data_to_send()
+                extend(drain())
+            return out
 
         @staticmethod
         def wire(result) -> bytes:
