@@ -9,7 +9,8 @@
         print(ws.recv(timeout=5))
 
 The protocol is done by the sans-I/O :class:`wsframe.connection.ClientConnection`;
-this module moves bytes and waits. A background thread (:mod:`wsframe._client_reader`)
+this module moves bytes and waits (:mod:`wsframe._client_open` opens the
+connection). A background thread (:mod:`wsframe._client_reader`)
 reads the socket all the time: it queues messages for :meth:`ClientWebSocket.recv`
 (at most ``max_queue``; a full queue stops reading, so the server feels the
 backpressure), answers pings and sets ping waiters, whether or not the
@@ -29,11 +30,10 @@ import threading
 import time
 from collections import deque
 from typing import Any, Deque, Iterable, Iterator, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
 
 from . import events as _ev
+from ._client_open import open_handshake, parse_url
 from ._client_output import OutputQueue
-from ._client_reader import run_reader
 from ._client_socket import SocketIO, open_socket
 from .connection import ClientConnection, State
 from .exceptions import (
@@ -44,7 +44,6 @@ from .exceptions import (
     InvalidStatus,
     closed_exception,
 )
-from .handshake import parse_request
 
 __all__ = ["ClientWebSocket", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK", "connect"]
 
@@ -384,41 +383,6 @@ class ClientWebSocket:
     def __repr__(self) -> str:
         return f"<ClientWebSocket {self.conn.state.name}>"
 
-    # -- opening (connect) -----------------------------------------------------
-
-    def _handshake(self, deadline: Optional[float]) -> None:
-        """Send the request and read until the response is handled, then start the reader."""
-        with self._lock:
-            request = self.conn.data_to_send()
-            target = self._out.push(request)
-        head = bytes(request).split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-        self._request = parse_request(head)
-        try:
-            self._addresses = (self.sock.getsockname(), self.sock.getpeername())
-        except OSError:  # pragma: no cover
-            pass
-        if not self._out.flush(target, None, deadline):
-            raise self._out.error or HandshakeError("could not send the handshake request")
-        buf = bytearray(16384)
-        while not self._opened:
-            if self._rejected is not None or self._closed is not None:
-                raise self._rejected or HandshakeError("connection closed during the opening handshake")
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise TimeoutError("opening handshake timed out")
-            if not self._io.pending() and not self._io.wait(True, False, left):
-                continue
-            n = self._io.recv_into(buf)
-            if n is None:
-                continue
-            with self._lock:
-                if n:
-                    self.conn.receive_data(memoryview(buf)[:n])
-                else:
-                    self.conn.receive_eof()
-                self._after_protocol()
-        threading.Thread(target=run_reader, args=(self,), name="wsframe-client-reader", daemon=True).start()
-
 
 def connect(
     url: str,
@@ -459,21 +423,7 @@ def connect(
     the server answered with another status than 101), :class:`TimeoutError`,
     :class:`OSError` or :class:`ValueError` (a bad URL or option).
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss"):
-        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"no host in {url!r}")
-    secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    host_header = f"[{host}]" if ":" in host else host
-    if port != (443 if secure else 80):
-        host_header += f":{port}"
+    secure, host, port, path, host_header = parse_url(url)
     conn = ClientConnection(host_header, path, origin=origin, subprotocols=tuple(subprotocols),
                             extra_headers=tuple(extra_headers), max_message_size=max_message_size,
                             **connection_options)
@@ -481,7 +431,7 @@ def connect(
     sock = open_socket(host, port, secure=secure, ssl_context=ssl_context, cafile=cafile, deadline=deadline)
     try:
         ws = ClientWebSocket(sock, conn, close_timeout, write_timeout, max_queue, max_queue_bytes)
-        ws._handshake(deadline)
+        open_handshake(ws, deadline)
         return ws
     except BaseException:
         sock.close()
