@@ -115,6 +115,38 @@ def test_two_threads_sending_64k_messages_with_a_reader(big_echo):
         assert mine == [bytes([tag, i % 256]) * (32 << 10) for i in range(n)]  # whole and in order
 
 
+def test_four_senders_with_compression_share_the_context_in_order():
+    """permessage-deflate keeps one compression context per direction: four threads sending
+    (mixed sizes, half random) must still produce a stream the server inflates, each thread's
+    messages whole and in its order."""
+    import os
+
+    from wsframe.permessage_deflate import ServerPerMessageDeflate
+
+    n, sizes = 24, [10, 70_000, 200_000, 2]
+    got: list = []
+    with S.running_server(max_message_size=None, extensions=[ServerPerMessageDeflate()]) as server:
+        with connect(server.url, extensions=[ClientPerMessageDeflate()], max_message_size=None) as ws:
+            assert ws.extensions
+
+            def sender(tag: int):
+                def run():
+                    for i in range(n):
+                        size = sizes[i % 4]
+                        ws.send(bytes([tag, i]) + os.urandom(size // 2) + bytes(size - size // 2))
+                return run
+
+            def receiver():
+                for _ in range(4 * n):
+                    got.append(ws.recv(timeout=10))
+
+            assert run_threads([sender(t) for t in range(4)] + [receiver], deadline=60) == []
+    for tag in range(4):
+        mine = [m for m in got if m[0] == tag]
+        assert [m[1] for m in mine] == list(range(n))
+        assert [len(m) for m in mine] == [2 + sizes[i % 4] for i in range(n)]
+
+
 def test_two_threads_sending_without_any_reader_thread_of_the_application(big_echo):
     """Two threads send 64 KiB messages and nobody calls recv() until they are done: the client
     keeps reading into its queue up to max_queue, the server keeps reading; with a queue big

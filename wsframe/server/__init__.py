@@ -14,8 +14,9 @@ between sockets and connections, keeps time, and calls the application::
     Server(Shout(), host="127.0.0.1", port=9001).serve_forever()
 
 Modules, one job each: :mod:`.app` (Application, ServerWebSocket),
-:mod:`.loop` (Server: the event loop, graceful stop), :mod:`.transport`
-(accept, read, dispatch, write, backpressure), :mod:`.timers` (the timeout
+:mod:`.loop` (Server: the event loop, graceful stop), :mod:`.accept` (the
+listening socket, back-off when out of descriptors), :mod:`.transport` (read,
+dispatch, write, backpressure), :mod:`.timers` (the timeout
 sweep), :mod:`.tls`, :mod:`.poller`, :mod:`.workers` (pre-fork workers and
 their supervisor).
 """

@@ -67,7 +67,6 @@ class Acceptor:
     _kill: Any
     _set_interest: Any
 
-    
     def _accept(self) -> None:
         for _ in range(ACCEPTS_PER_EVENT):
             try:
