@@ -18,6 +18,9 @@ Reads pause while messages wait unread (uvicorn's behaviour) and resume when
 the application has taken them. A peer error that arrives behind valid
 messages is applied once the application asks for more than those messages
 (or after ``close_timeout``), so its answers go out before the close frame.
+After failing the connection (a peer error, 1009) the server half-closes and
+discards input until the peer's EOF (``close_timeout`` at most), so that
+unread input does not turn the close frame into a reset.
 
 Config used: ``ws_max_size`` (close 1009), ``ws_ping_interval``/
 ``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``,
@@ -33,7 +36,6 @@ import asyncio
 import logging
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional
-from urllib.parse import quote
 
 from uvicorn.config import Config
 from uvicorn.logging import TRACE_LOG_LEVEL
@@ -44,25 +46,24 @@ from ..connection import ServerConnection
 from ..events import BinaryMessage, Closed, CloseReceived, Pong, Request, TextMessage
 from ..exceptions import ConnectionStateError
 from ..permessage_deflate import ServerPerMessageDeflate
-from ._asgi import build_scope, internal_error, response_head
+from ._asgi import build_scope, response_head
 from ._keepalive import Keepalive
+from ._responses import DONE as _DONE
+from ._responses import HANDSHAKE as _HANDSHAKE
+from ._responses import OPEN as _OPEN
+from ._responses import RESPONSE as _RESPONSE
+from ._responses import Responses, client_address, log_prefix, request_path
 
 __all__ = ["WSFrameProtocol"]
 
 _logger = logging.getLogger("uvicorn.error")
 _DEFLATE = (ServerPerMessageDeflate(),)  # a stateless factory; one compressor pair per negotiated connection
 
-# What the application may send next (uvicorn's handshake_complete/close_sent/initial_response).
-_HANDSHAKE = 0  # websocket.accept, websocket.close or websocket.http.response.start
-_OPEN = 1  # websocket.send, websocket.close
-_RESPONSE = 2  # websocket.http.response.body
-_DONE = 3  # nothing: close sent or response complete
-
 # Replies coalesced while the application reads queued messages, up to this many bytes.
 _COALESCE_LIMIT = 65536
 
 
-class WSFrameProtocol(Keepalive, asyncio.Protocol):
+class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
     """One WebSocket connection under uvicorn (see the module docstring).
 
     Public attributes follow uvicorn's implementations: ``transport``,
@@ -71,28 +72,10 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
     """
 
     __slots__ = (
-        "config",
-        "app",
-        "loop",
-        "transport",
-        "scope",
-        "close_timeout",
-        "close_timer",
-        "_server_state",
-        "_app_state",
-        "_conn",
-        "_state",
-        "_queue",
-        "_waiter",
-        "_read_paused",
-        "_write_paused",
-        "_drain_waiters",
-        "_disconnected",
-        "_peer_closed",
-        "_pending",
-        "_flush_handle",
-        "_failure_timer",
-        "_response",
+        "config", "app", "loop", "transport", "scope", "close_timeout", "close_timer", "_server_state",
+        "_app_state", "_conn", "_state", "_queue", "_waiter", "_read_paused", "_write_paused",
+        "_drain_waiters", "_disconnected", "_peer_closed", "_pending", "_flush_handle", "_failure_timer",
+        "_response", "_failed", "_draining", "_eof", "_abort_timer",
     )
 
     def __init__(
@@ -130,6 +113,10 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
         self._flush_handle: Optional[asyncio.Handle] = None
         self._failure_timer: Optional[asyncio.TimerHandle] = None
         self._response: Optional[List[Any]] = None  # [status, headers, body chunks] of a denial without length
+        self._failed = False  # we failed the connection because of the peer's error
+        self._draining = False  # half-closed after a failure: input is discarded until the peer's EOF
+        self._eof = False
+        self._abort_timer: Optional[asyncio.TimerHandle] = None
         self.init_keepalive(config.ws_ping_interval, config.ws_ping_timeout)
 
     # -- asyncio.Protocol ----------------------------------------------------------
@@ -138,9 +125,11 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
         self._server_state.connections.add(self)
         self.transport = transport
         if _logger.level <= TRACE_LOG_LEVEL:
-            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", _prefix(get_remote_addr(transport)))
+            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", log_prefix(get_remote_addr(transport)))
 
     def data_received(self, data: bytes) -> None:
+        if self._draining:
+            return
         conn = self._conn
         conn.receive_data(data)
         self._process()
@@ -150,6 +139,7 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
             self._failure_timer = self.loop.call_later(self.close_timeout, self._apply_failure)
 
     def eof_received(self) -> None:
+        self._eof = True
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
@@ -157,14 +147,14 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
         self._deliver({"type": "websocket.disconnect", "code": 1006})
         self._server_state.connections.discard(self)
         if _logger.level <= TRACE_LOG_LEVEL:
-            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", _prefix(self.scope.get("client")))
+            _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", log_prefix(self.scope.get("client")))
         self._disconnected = True
         if self._state == _HANDSHAKE:
             self._state = _DONE
-        for handle in (self.close_timer, self._flush_handle, self._failure_timer):
+        for handle in (self.close_timer, self._flush_handle, self._failure_timer, self._abort_timer):
             if handle is not None:
                 handle.cancel()
-        self.close_timer = self._flush_handle = self._failure_timer = None
+        self.close_timer = self._flush_handle = self._failure_timer = self._abort_timer = None
         self._wake_writers()
         if exc is None:
             self.transport.close()
@@ -256,6 +246,10 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
+        if event.error is not None:
+            self._failed = True
+            if self._state == _HANDSHAKE:
+                self._state = _DONE  # wsframe refused the handshake (400/426): no application
         if event.error is not None and self._state == _OPEN:
             # The peer broke the protocol: we sent the close frame with the RFC code.
             self._state = _DONE
@@ -267,10 +261,37 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
             self._process()
 
     def _close_transport(self) -> None:
+        """Close TCP: the closing handshake is done, or we failed the connection.
+
+        After a failure the peer may still be sending (the rest of a message
+        over ``ws_max_size``, say), and closing a socket with unread input
+        makes the kernel answer with a reset that can destroy our close frame
+        in the peer's buffers. So then: half-close, discard input until the
+        peer's EOF, and abort if it has not come within ``close_timeout``.
+        """
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
-        self.transport.close()
+        transport = self.transport
+        if self._failed and not self._eof and not transport.is_closing() and transport.can_write_eof():
+            transport.write_eof()
+            self._draining = True
+            self._resume_reading()
+            self._abort_later()
+        else:
+            transport.close()
+
+    def _abort_later(self) -> None:
+        """Abort the transport if it is still there after ``close_timeout`` (a peer that neither
+        reads our output nor closes its side would otherwise hold the connection forever)."""
+        # (uvicorn's own tests drive the protocol with a mock transport that has no abort())
+        if self._abort_timer is None and not self._disconnected and hasattr(self.transport, "abort"):
+            self._abort_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_timer = None
+        if not self._disconnected:
+            self.transport.abort()
 
     # -- reading and writing -------------------------------------------------------------
 
@@ -339,7 +360,7 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
                 self._send_500()
             elif result is not None:
                 _logger.error("ASGI callable should return None, but returned '%s'.", result)
-        if self.close_timer is None:
+        if self.close_timer is None and not self._draining:  # not waiting for the peer's close or EOF
             self._flush()
             self.transport.close()
 
@@ -426,7 +447,7 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
 
     def _accept(self, message: Dict[str, Any]) -> None:
-        _logger.info('%s - "WebSocket %s" [accepted]', _client(self.scope), _path(self.scope))
+        _logger.info('%s - "WebSocket %s" [accepted]', client_address(self.scope), request_path(self.scope))
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in (*self._server_state.default_headers, *message.get("headers", ()))
@@ -456,70 +477,10 @@ class WSFrameProtocol(Keepalive, asyncio.Protocol):
         self._state = _DONE
         self._deliver({"type": "websocket.disconnect", "code": 1011, "reason": "keepalive ping timeout"})
         self._flush()
-        self.transport.close()
+        self.transport.close()  # waits for the write buffer to drain: bounded by the abort below
+        self._abort_later()
 
     def _close_timeout(self) -> None:
         self.close_timer = None
         self.transport.close()
-
-    def _start_response(self, message: Dict[str, Any]) -> None:
-        status = message["status"]
-        if not 100 <= status < 600:
-            raise RuntimeError("Invalid HTTP status code '%d' in response." % status)
-        self._log_status(status)
-        headers = list(message.get("headers", ()))
-        self._state = _RESPONSE
-        if any(name.lower() == b"content-length" for name, _ in headers):
-            # The length is known: send the head now, stream the body.
-            self.transport.write(response_head(status, headers, self._server_state.default_headers, None))
-        else:
-            self._response = [status, headers, []]
-
-    def _response_body(self, message: Dict[str, Any]) -> None:
-        body = message.get("body", b"")
-        response = self._response
-        more = message.get("more_body", False)
-        if response is not None:
-            response[2].append(body)
-            if more:
-                return
-            self._response = None
-            body = b"".join(response[2])
-            head = response_head(response[0], response[1], self._server_state.default_headers, len(body))
-            body = head + body
-        if not more:
-            self._state = _DONE
-            self._deliver({"type": "websocket.disconnect", "code": 1006})
-            self._write_and_close(body)
-        elif body:
-            self.transport.write(body)
-
-    def _send_500(self) -> None:
-        if self._state == _HANDSHAKE or (self._state == _RESPONSE and self._response is not None):
-            self._state = _DONE
-            self._response = None
-            self._write_and_close(internal_error(self._server_state.default_headers))
-
-    def _write_and_close(self, data: bytes) -> None:
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(data)
-            transport.close()
-
-    def _log_status(self, status: int) -> None:
-        _logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
-
-
-def _prefix(client: Any) -> str:
-    return "%s:%d - " % tuple(client) if client else ""
-
-
-def _client(scope: Dict[str, Any]) -> str:
-    client = scope.get("client")
-    return "%s:%d" % tuple(client) if client else ""
-
-
-def _path(scope: Dict[str, Any]) -> str:
-    path = quote(scope.get("path", ""))
-    query = scope.get("query_string", b"")
-    return f"{path}?{query.decode('ascii')}" if query else path
+        self._abort_later()
