@@ -231,6 +231,40 @@ def test_killed_worker_is_logged_and_replaced_and_sigterm_stops_every_worker():
         assert child.count("Traceback") == 0, "".join(child.lines)
 
 
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to exit (a pidfd becomes readable)."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def test_workers_stop_when_the_supervisor_is_killed():
+    """kill -9 the supervisor: the kernel sends each worker SIGTERM (PR_SET_PDEATHSIG), the
+    workers close their clients with 1001 and exit; no orphan keeps the port."""
+    with Child.cli("echo", "--port", "0", "--workers", "2") as child:
+        started = child.wait_line(r"started 2 workers on port (\d+): (\d+) (\d+)$")
+        port, pids = int(started.group(1)), [int(started.group(2)), int(started.group(3))]
+        child.wait_count(r"wsframe server listening on", 2)
+        ws = client.connect(f"ws://127.0.0.1:{port}/")
+        ws.send("x")
+        assert ws.recv(5) == "x"
+        child.proc.kill()
+        with pytest.raises(ConnectionClosed) as exc:
+            ws.recv(10)
+        assert exc.value.code == 1001
+        ws.close()
+        assert all(wait_exit(pid, 15) for pid in pids), "a worker outlived its supervisor"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
 CRASHING_WORKERS = """
 import logging, os, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

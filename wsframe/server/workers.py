@@ -53,7 +53,9 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
       the result is 1;
     * SIGINT/SIGTERM to the calling process are passed on to every worker,
       which stops gracefully (close 1001, at most ``stop_timeout`` seconds);
-      the result is then 0 when every worker exited with status 0.
+      the result is then 0 when every worker exited with status 0;
+    * on Linux, a worker whose supervisor dies (even of SIGKILL) gets SIGTERM
+      from the kernel and stops gracefully: no orphan keeps the port.
 
     Port 0 picks one free port for all workers.
     """
@@ -85,9 +87,10 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
         # soon as it can, still exiting 0), nor run the supervisor's handler.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
+            supervisor = os.getpid()
             pid = os.fork()
             if pid == 0:
-                _worker(number, make_app, host, port, stop_timeout, options, reserve, old_mask)
+                _worker(number, make_app, host, port, stop_timeout, options, reserve, old_mask, supervisor)
             pids[pid] = number
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
@@ -131,8 +134,22 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
     return status
 
 
+def _stop_with_parent(supervisor: int) -> None:
+    """Linux: have the kernel send this worker SIGTERM when the supervisor dies (even of
+    SIGKILL), so no orphaned worker keeps the port. Elsewhere: nothing."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(number: int, make_app: Callable[[], Application], host: str, port: int, stop_timeout: float,
-            options: Dict[str, Any], reserve: socket.socket, old_mask: Any) -> None:
+            options: Dict[str, Any], reserve: socket.socket, old_mask: Any, supervisor: int) -> None:
     """The body of a forked worker: serve until told to stop; never returns."""
     code = 0
     try:
@@ -140,6 +157,7 @@ def _worker(number: int, make_app: Callable[[], Application], host: str, port: i
         early: list = []
         for sig in _STOP_SIGNALS:
             signal.signal(sig, lambda signum, frame: early.append(signum))
+        _stop_with_parent(supervisor)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         server = Server(make_app(), host, port, reuse_port=True, **options)
         server.install_signal_handlers(timeout=stop_timeout)
