@@ -86,8 +86,9 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
         if type(masker) is XorMaskerSimple:
             key = masker._masking_key
             payload = apply_mask(view, key)
-            rotation = n % 4
-            masker._masking_key = key[rotation:] + key[:rotation]
+            rotation = n & 3
+            if rotation:
+                masker._masking_key = key[rotation:] + key[:rotation]
             values["mask"] += 1
         else:
             payload = bytes(view)
@@ -98,14 +99,21 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
             del buf[:n]
         fd.payload_consumed += n
         finished = fd.payload_consumed == header.payload_len
-        frame = new(Frame, (fd.effective_opcode, payload, finished, header.fin))
+        opcode = fd.effective_opcode
         if finished:
             fd.header = None
             fd.effective_opcode = None
             fd.masker = None
         else:
             fd.effective_opcode = CONTINUATION
-        pending.append(self._message_decoder.process_frame(frame))
+        md = self._message_decoder
+        if (opcode is CONTINUATION and md.opcode is BINARY) or (opcode is BINARY and md.opcode is None):
+            # MessageDecoder.process_frame for a binary piece, inlined.
+            done = finished and header.fin
+            md.opcode = None if done else BINARY
+            pending.append(new(Frame, (BINARY, payload, finished, done)))
+        else:
+            pending.append(md.process_frame(new(Frame, (opcode, payload, finished, header.fin))))
         return True
 
     def batch(self: Any, data: bytearray, pending: Deque[Any]) -> int:
@@ -193,7 +201,9 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
                     if not fd.parse_header():
                         return
                     continue
-                elif not header.opcode.iscontrol() and not fd.buffer.bytes_used:
+                elif header.opcode < 8 and not fd.buffer.bytes_used:  # a data frame's payload
+                    if not fd.buffer.buffer and header.payload_len:
+                        return  # nothing to deliver until more data comes
                     if not piece_step(self, pending):
                         return
                     continue
