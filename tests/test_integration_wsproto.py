@@ -42,7 +42,7 @@ def _uninstalled():
 
 def _patched_attrs():
     return (fp.XorMaskerSimple.process, fp.FrameProtocol._serialize_frame,
-            fp.FrameProtocol.received_frames, Connection.events)
+            fp.FrameProtocol.received_frames, Connection.events, Connection.send)
 
 
 def test_install_patches_and_uninstall_restores():
@@ -355,6 +355,74 @@ def test_differential_send(client, deflate):
     expected = run()
     accel.install()
     assert run() == expected
+    assert accel.stats()["build"] > 0
+
+
+def _unmask_all(wire):
+    """Every frame of ``wire`` (client frames: masking removed)."""
+    out, i = [], 0
+    while i < len(wire):
+        b1 = wire[i + 1] & 0x7F
+        hl = 2 + (2 if b1 == 126 else 8 if b1 == 127 else 0)
+        n = b1 if b1 < 126 else int.from_bytes(wire[i + 2:i + hl], "big")
+        masked = wire[i + 1] & 0x80
+        end = i + hl + (4 if masked else 0) + n
+        frame = bytes(wire[i:end])
+        out.append(_unmask(frame) if masked else frame)
+        i = end
+    return out
+
+
+@pytest.mark.parametrize("client", [False, True], ids=["server", "client"])
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+def test_differential_connection_send(client, deflate):
+    """Connection.send with random events (whole and partial messages, str,
+    bytes, bytearray, memoryview and wrong data types, control frames,
+    closing) gives the same frames, errors and states."""
+    rng = random.Random(f"conn-send-{client}-{deflate}")
+    cases = []
+    for _ in range(60):
+        events = []
+        for _ in range(rng.randint(1, 30)):
+            r = rng.random()
+            if r < 0.7:
+                n = rng.choice((0, 1, 16, 125, 126, 1000, 65536))
+                kind = rng.choice(("str", "str", "bytes", "bytes", "bytearray", "memoryview", "int", "surrogate"))
+                raw = bytes(rng.getrandbits(8) for _ in range(n))
+                data = {"str": ("ü" * n)[:n], "bytes": raw, "bytearray": bytearray(raw), "memoryview": memoryview(raw),
+                        "int": 7, "surrogate": "a\ud800b"}[kind]
+                cls = rng.choice((TextMessage, BytesMessage, Message))
+                events.append(cls(data=data, message_finished=rng.random() < 0.7))
+            elif r < 0.8:
+                events.append(Ping(payload=bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 4, 125, 126))))))
+            elif r < 0.9:
+                events.append(Pong(payload=b"pong"))
+            else:
+                events.append(CloseConnection(code=rng.choice((1000, 1001, 3000)), reason=rng.choice(("", "bye"))))
+        cases.append(events)
+
+    def run(events):
+        extensions = []
+        if deflate:
+            ext = PerMessageDeflate()
+            ext.finalize("permessage-deflate")
+            extensions = [ext]
+        conn = Connection(ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions=extensions)
+        log = []
+        for event in events:
+            try:
+                wire = conn.send(event)
+            except Exception as exc:
+                log.append(("raise", type(exc).__name__, str(exc)))
+            else:
+                assert type(wire) is bytes
+                log.append(_unmask_all(wire))
+            log.append(conn.state)
+        return log
+
+    expected = [run(events) for events in cases]
+    accel.install()
+    assert [run(events) for events in cases] == expected
     assert accel.stats()["build"] > 0
 
 

@@ -60,3 +60,35 @@ def make_serialize_frame(fp: ModuleType, counters: Counters) -> Callable[..., by
         return out
 
     return _serialize_frame
+
+
+def make_connection_send(conn_mod: ModuleType, events_mod: ModuleType, counters: Counters) -> Callable[[Any, Any], bytes]:
+    """``Connection.send``: a whole message (``Message``, ``TextMessage`` or
+    ``BytesMessage``, exactly those classes) on an OPEN
+    connection without extensions, outside a fragmented message, becomes one
+    ``build_frame`` call; every other event goes through wsproto's own
+    ``send`` (whose frames are built by the ``_serialize_frame`` above)."""
+    original = conn_mod.Connection.send
+    Connection = conn_mod.Connection
+    OPEN = conn_mod.ConnectionState.OPEN
+    Message, TextMessage, BytesMessage = events_mod.Message, events_mod.TextMessage, events_mod.BytesMessage
+    build_frame = codec.build_frame
+    values = counters.values
+
+    def send(self: Any, event: Any) -> bytes:
+        t = type(event)
+        if (t is TextMessage or t is BytesMessage or t is Message) and self._state is OPEN and type(self) is Connection:
+            proto = self._proto
+            if event.message_finished and proto._outbound_opcode is None and not proto.extensions:
+                data = event.data
+                dt = type(data)
+                # wsproto chooses the opcode by the type of the data, not of the event.
+                if dt is str:
+                    values["build"] += 1
+                    return build_frame(1, data.encode("utf-8"), client=proto.client)
+                if dt is bytes or dt is bytearray:
+                    values["build"] += 1
+                    return build_frame(2, data, client=proto.client)
+        return original(self, event)  # type: ignore[no-any-return]
+
+    return send

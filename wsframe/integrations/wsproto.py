@@ -6,8 +6,9 @@ httpx-ws, simple-websocket, ``uvicorn --ws wsproto``)::
 
 moves wsproto's frame-level work onto wsframe's C codec: frame header
 parsing, unmasking and splitting of complete frames (one C call per read),
-masking (``XorMaskerSimple``), frame building with masking on send, and the
-construction of message events. Everything users see stays wsproto's: the
+masking (``XorMaskerSimple``), frame building with masking on send (a whole
+message sent on a connection without extensions is one C call from
+``Connection.send``), and the construction of message events. Everything users see stays wsproto's: the
 same event classes with the same fields (``frame_finished`` /
 ``message_finished`` and the streaming of partial frames included), the same
 ``ParseFailed`` messages and close codes, the same states, the same
@@ -59,7 +60,7 @@ def install() -> None:
 
     from ._wsproto_events import make_events
     from ._wsproto_recv import make_received_frames
-    from ._wsproto_send import make_masker_process, make_serialize_frame
+    from ._wsproto_send import make_connection_send, make_masker_process, make_serialize_frame
 
     replacements = [
         (fp.XorMaskerSimple, "process", make_masker_process(_counters)),
@@ -67,6 +68,7 @@ def install() -> None:
         (fp.FrameProtocol, "received_frames",
          make_received_frames(fp, fp.FrameProtocol.received_frames, _counters)),
         (conn_mod.Connection, "events", make_events(conn_mod, events_mod, fp, _counters)),
+        (conn_mod.Connection, "send", make_connection_send(conn_mod, events_mod, _counters)),
     ]
     _counters.reset()
     try:
