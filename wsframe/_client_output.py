@@ -148,9 +148,9 @@ class OutputQueue:
         try:
             while True:
                 with lock:
-                    if self.error is not None:
-                        return False
                     done = target is not None and self._written >= target
+                    if self.error is not None:
+                        return done  # the output failed after our bytes were written: they went out
                     if not self._chunks or (done and self._waiters):
                         return target is None or done  # nothing left, or hand over to a waiter
                     chunk = self._chunks.popleft()
@@ -168,7 +168,7 @@ class OutputQueue:
                         return True  # the kernel is full: the rest waits for a writer or the next try
                     with lock:
                         if self.error is not None:
-                            return False
+                            return self._written >= target
                         mine = self._written < target
                         wait = self._wait_time(timeout, deadline if mine else None)
                         if wait is not None and wait <= 0:
