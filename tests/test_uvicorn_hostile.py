@@ -29,7 +29,7 @@ from wsframe import client  # noqa: E402
 from wsframe.codec import build_frame  # noqa: E402
 from wsframe.enums import Opcode  # noqa: E402
 
-MAX_SIZE = 4 << 20
+MAX_SIZE = 256 << 10  # under the 1 MiB that WSFrameProtocol discards after a failure
 FAST_CLOSE = '''
 from wsframe.uvicorn import WSFrameProtocol
 
@@ -116,7 +116,7 @@ def test_bad_handshakes_are_refused_and_the_server_keeps_serving(server, request
         (build_frame(Opcode.CONTINUATION, b"x", client=True), 1002),  # nothing to continue
         (build_frame(Opcode.TEXT, b"bad \xff utf-8", client=True), 1007),
         (bytes([0x82, 0xFF]) + struct.pack("!Q", 2**63 - 1) + b"\x01\x02\x03\x04xxxx", 1009),
-        # The whole 4 MiB + 1 frame is sent: the server must drain it, not reset over its close.
+        # The whole frame is sent, the server reads its header only.
         (build_frame(Opcode.BINARY, b"y" * (MAX_SIZE + 1), client=True), 1009),
     ],
     ids=["unmasked", "rsv2", "opcode-3", "long-ping", "lone-continuation", "bad-utf8", "2**63-1",
@@ -128,6 +128,29 @@ def test_bad_frames_close_with_the_rfc_code(server, frame, code):
         s.sendall(frame)
         assert Parser(s, rest).close_frame()[0] == code
         assert wait_eof(s)
+
+
+def fin_not_reset(s: socket.socket, timeout: float = 5.0) -> bool:
+    """Read to the end: True on a FIN (recv returns b""), False on a reset."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(65536):
+            pass
+    except ConnectionResetError:
+        return False
+    return True
+
+
+def test_failure_with_input_queued_behind_it_ends_in_fin_not_reset(server):
+    """A bad frame followed by 512 KiB the server has not read when it fails the connection:
+    closing a socket with unread input sends a reset instead of a FIN (browsers then report
+    1006, not the close code). The server half-closes and discards input instead."""
+    s, rest, _ = raw_ws(server.port)
+    with s:
+        more = build_frame(Opcode.BINARY, b"m" * 8192, client=True) * 64
+        s.sendall(build_frame(Opcode.TEXT, b"unmasked") + more)
+        assert Parser(s, rest).close_frame()[0] == 1002
+        assert fin_not_reset(s), "the server reset the connection over its close frame"
 
 
 def test_messages_before_a_bad_frame_are_answered_first(server):
@@ -143,7 +166,7 @@ def test_messages_before_a_bad_frame_are_answered_first(server):
 
 
 def test_deflate_bomb_is_1009(server):
-    """64 MiB of zeros in one compressed frame of about 64 KiB: 1009 at the 4 MiB limit."""
+    """64 MiB of zeros in one compressed frame of about 64 KiB: 1009 at the 256 KiB limit."""
     s, rest, head = raw_ws(server.port, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
     with s:
         assert b"permessage-deflate" in head, head

@@ -19,8 +19,8 @@ the application has taken them. A peer error that arrives behind valid
 messages is applied once the application asks for more than those messages
 (or after ``close_timeout``), so its answers go out before the close frame.
 After failing the connection (a peer error, 1009) the server half-closes and
-discards input until the peer's EOF (``close_timeout`` at most), so that
-unread input does not turn the close frame into a reset.
+discards input until the peer's EOF (1 MiB and ``close_timeout`` at most), so
+that unread input does not turn the close frame into a reset.
 
 Config used: ``ws_max_size`` (close 1009), ``ws_ping_interval``/
 ``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``,
@@ -61,6 +61,8 @@ _DEFLATE = (ServerPerMessageDeflate(),)  # a stateless factory; one compressor p
 
 # Replies coalesced while the application reads queued messages, up to this many bytes.
 _COALESCE_LIMIT = 65536
+# After a failure, input discarded while waiting for the peer's EOF, at most (then: close).
+_DRAIN_LIMIT = 1 << 20
 
 
 class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
@@ -75,7 +77,8 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         "config", "app", "loop", "transport", "scope", "close_timeout", "close_timer", "_server_state",
         "_app_state", "_conn", "_state", "_queue", "_waiter", "_read_paused", "_write_paused",
         "_drain_waiters", "_disconnected", "_peer_closed", "_pending", "_flush_handle", "_failure_timer",
-        "_response", "_failed", "_draining", "_eof", "_abort_timer",
+        "_response", "_failed", "_draining", "_drained", "_eof",
+        "_abort_timer",
     )
 
     def __init__(
@@ -115,6 +118,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self._response: Optional[List[Any]] = None  # [status, headers, body chunks] of a denial without length
         self._failed = False  # we failed the connection because of the peer's error
         self._draining = False  # half-closed after a failure: input is discarded until the peer's EOF
+        self._drained = 0
         self._eof = False
         self._abort_timer: Optional[asyncio.TimerHandle] = None
         self.init_keepalive(config.ws_ping_interval, config.ws_ping_timeout)
@@ -129,6 +133,9 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._draining:
+            self._drained += len(data)
+            if self._drained > _DRAIN_LIMIT:
+                self.transport.close()  # enough: a peer still streaming gets a reset
             return
         conn = self._conn
         conn.receive_data(data)
@@ -267,7 +274,9 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         over ``ws_max_size``, say), and closing a socket with unread input
         makes the kernel answer with a reset that can destroy our close frame
         in the peer's buffers. So then: half-close, discard input until the
-        peer's EOF, and abort if it has not come within ``close_timeout``.
+        peer's EOF (close after 1 MiB of it: a peer that is still streaming
+        a huge message gets the reset), abort if it has not come within
+        ``close_timeout``.
         """
         if self.close_timer is not None:
             self.close_timer.cancel()
