@@ -123,7 +123,10 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
         complete, -1 when the batch is not provably what wsproto would parse
         (in both cases nothing was consumed or changed)."""
         server = not self.client
-        parser = FrameParser(server, None)
+        extensions = self._frame_decoder.extensions
+        # With extensions, any RSV bit passes the C parser: the extensions'
+        # own frame_inbound_header hooks judge them below, as in wsproto.
+        parser = FrameParser(server, None, 0x70) if extensions else FrameParser(server, None)
         try:
             frames = parser.feed(data)
         except ProtocolError:
@@ -140,6 +143,8 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
         if total != len(data) - parser.buffered:
             return -1
         values["parse"] += 1
+        if extensions:
+            return with_extensions(self, frames, data, total, head, pending)
         md = self._message_decoder
         append = pending.append
         used = 0
@@ -180,6 +185,56 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
         del data[:total]
         return used
 
+    RsvBits = fp.RsvBits
+    CloseReason = fp.CloseReason
+
+    def with_extensions(self: Any, frames: Any, data: bytearray, total: int, head: int,
+                        pending: Deque[Any]) -> int:
+        """The rest of ``batch`` when extensions are negotiated: for each
+        complete frame, the extension hooks that wsproto's
+        ``FrameDecoder.parse_header`` and ``process_buffer`` call, in their
+        order and with their arguments (header, payload data, completion),
+        then the message decoder or the close handling. The C parser has
+        already made every check of ``parse_header`` other than the
+        extensions' (opcode, control frames, length encoding, mask bit)."""
+        fd = self._frame_decoder
+        extensions = fd.extensions
+        md = self._message_decoder
+        used = 0
+        try:
+            for f in frames:
+                used += 1
+                op = Opcode(f.opcode)
+                payload: Any = f.payload
+                fd.extension_processing(op, RsvBits(f.rsv1, f.rsv2, f.rsv3), len(payload))
+                for extension in extensions:
+                    result = extension.frame_inbound_payload_data(fd, payload)
+                    if isinstance(result, CloseReason):
+                        raise ParseFailed("error in extension", result)
+                    payload = bytes(result)
+                final = b""
+                for extension in extensions:
+                    result = extension.frame_inbound_complete(fd, f.fin)
+                    if isinstance(result, CloseReason):
+                        raise ParseFailed("error in extension", result)
+                    if result is not None:
+                        final += result
+                frame = new(Frame, (op, payload + final if final else payload, True, f.fin))
+                if f.opcode < 8:
+                    pending.append(md.process_frame(frame))
+                elif f.opcode == 8:  # CLOSE: nothing after it is parsed
+                    del data[:_size(frames, used, head)]
+                    pending.append(self._process_close(frame))
+                    setattr(self, DONE, True)
+                    return used
+                else:
+                    pending.append(frame)
+        except ParseFailed:
+            del data[:_size(frames, used, head)]  # as wsproto: the failing frame was consumed
+            raise
+        del data[:total]
+        return used
+
     def fill(self: Any, pending: Deque[Any]) -> None:
         """Parse everything buffered into ``pending``."""
         fd = self._frame_decoder
@@ -201,7 +256,7 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
                     if not fd.parse_header():
                         return
                     continue
-                elif header.opcode < 8 and not fd.buffer.bytes_used:  # a data frame's payload
+                elif header.opcode < 8 and not fd.buffer.bytes_used and not fd.extensions:  # a data frame's payload
                     if not fd.buffer.buffer and header.payload_len:
                         return  # nothing to deliver until more data comes
                     if not piece_step(self, pending):
@@ -217,7 +272,7 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
                 self._parse_more = iter(())  # as wsproto's own parser: finished
 
     def received_frames(self: Any) -> Iterator[Any]:
-        if self._frame_decoder.extensions or type(self._frame_decoder) is not fp.FrameDecoder:
+        if type(self._frame_decoder) is not fp.FrameDecoder:
             yield from original(self)
             return
         pending = self.__dict__.get(PENDING)
