@@ -449,7 +449,8 @@ def copy_latest_servers(out: Path, dest: Path = LATEST_DIR) -> None:
             shutil.copyfile(out / name, dest / name)
 
 
-def run_servers(mode: Mode, out: Path, targets: Sequence[dict] = (), **options) -> Optional[List[dict]]:
+def run_servers(mode: Mode, out: Path, targets: Sequence[dict] = (), results: Sequence[Result] = (),
+                **options) -> Optional[List[dict]]:
     """The server benchmarks (benchmarks/server_bench.py) in the same run; ``targets``: the micro
     benchmarks' evaluated targets, whose send/receive ones join the servers' targets table.
     ``options``: only, skip, rows (regexes) for server_bench.run. None when they cannot run."""
@@ -459,14 +460,15 @@ def run_servers(mode: Mode, out: Path, targets: Sequence[dict] = (), **options) 
         print(f"--servers: benchmarks/server_bench.py is not available ({exc})", file=sys.stderr)
         return None
     return server_bench.run(quick=mode.name != "full", smoke=mode.name == "smoke", out_dir=out,
-                            extra_checks=server_targets.micro_checks(targets), **options)
+                            extra_checks=server_targets.micro_checks(targets, results), **options)
 
 
-def append_targets(report: Path, server_results: List[dict], targets: Sequence[dict]) -> None:
+def append_targets(report: Path, server_results: List[dict], targets: Sequence[dict],
+                   results: Sequence[Result] = ()) -> None:
     """Append the targets table of issues 9, 10 and 12 (server and micro checks of this run) to ``report``."""
     from . import server_targets
 
-    checks = server_targets.server_checks(server_results) + server_targets.micro_checks(targets)
+    checks = server_targets.server_checks(server_results) + server_targets.micro_checks(targets, results)
     with open(report, "a") as f:
         f.write("\n" + server_targets.markdown(checks) + "\nServer rows: [servers.md](servers.md).\n")
 
@@ -577,13 +579,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     server_results = None
     if servers:
         t1 = time.perf_counter()
-        server_results = run_servers(mode, args.out, targets, only=args.server_only, skip=args.server_skip,
-                                     rows=args.server_rows)
+        server_results = run_servers(mode, args.out, targets, results, only=args.server_only,
+                                     skip=args.server_skip, rows=args.server_rows)
         if server_results is None:
             return 2
         print(f"server benchmarks: {time.perf_counter() - t1:.0f} s")
         if not args.no_write:
-            append_targets(args.out / "report.md", server_results, targets)
+            append_targets(args.out / "report.md", server_results, targets, results)
     if not args.no_write:
         latest = args.latest
         if latest is None:

@@ -106,17 +106,27 @@ def server_checks(results: List[dict]) -> List[dict]:
     return out
 
 
-def micro_checks(targets: Iterable[dict]) -> List[dict]:
-    """The send and receive targets of issue 12 from the runner's evaluated targets (runner.evaluate_targets)."""
+def micro_checks(targets: Iterable[dict], results: Iterable = ()) -> List[dict]:
+    """The send and receive targets of issue 12 from the runner's evaluated targets (runner.evaluate_targets);
+    ``results`` (the runner's Result objects) give the operands' messages/s."""
+    rates = {(r.case, r.param, r.impl): r.rate() for r in results if r.ok and r.samples}
     out = []
     for t in targets:
         for case, vs, need in MICRO_TARGETS:
             if t["case"] == case and t["vs"] == vs and t["min_ratio"] == need and t["impl"] == "wsframe-c":
-                what = ("send_text/send_binary + data_to_send() vs picows transport.send" if case == "send"
-                        else "receive path vs picows")
+                what = ("send_text/send_binary + data_to_send() per message vs picows transport.send"
+                        if case == "send" else "receive path vs picows")
+                a, b = rates.get((case, t["param"], t["impl"])), rates.get((case, t["param"], vs))
+                detail = t.get("note") or ""
+                if a and b:
+                    detail = f"{_msgs(a)} vs {_msgs(b)}"
                 out.append(_check(f"{what} (micro benchmark; time picows / time wsframe)", f"{case}[{t['param']}]",
-                                  t["ratio"], ">=", need, t.get("note") or ""))
+                                  t["ratio"], ">=", need, detail))
     return out
+
+
+def _msgs(v: float) -> str:
+    return f"{v / 1e6:.2f}M msgs/s" if v >= 1e6 else f"{v / 1e3:.0f}k msgs/s"
 
 
 def markdown(checks: List[dict], title: str = "## Targets (issues 9, 10, 12): measured ratio vs target") -> str:

@@ -163,3 +163,19 @@ def test_server_and_row_selection():
     assert names == [server_bench.WSFRAME, server_bench.UVICORN_WSFRAME, server_bench.UVICORN_SANSIO]
     assert [r.key for r in server_bench.select_rows("c64 w16")] == ["echo c64 w16 16B", "echo c64 w16 4096B"]
     assert server_bench.select_rows(None) == server_bench.ALL_ROWS
+
+
+def test_readme_section_from_the_run(smoke):
+    """The README's benchmark section is drawn from the run's files: tables, charts, targets."""
+    import json
+
+    from benchmarks import readme_section, runner
+
+    _, out, _ = smoke
+    micro = [runner.Result("receive", "16B", "wsframe-c", "ok", 100, "msgs", [1e-5] * 3),
+             runner.Result("receive", "16B", "picows", "ok", 100, "msgs", [4e-5] * 3)]
+    text = readme_section.section(micro, json.loads((out / "servers.json").read_text()))
+    assert f"| {server_bench.WSFRAME} | " in text and "user-written application" in text
+    assert "| receive[16B] | 10.0M |" in text  # 100 messages in 10 µs
+    assert "| receive path vs picows (micro benchmark; time picows / time wsframe) | receive[16B] | 4.00x |" in text
+    assert "servers_throughput.png" in text and "python -m benchmarks" in text
