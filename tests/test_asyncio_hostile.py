@@ -142,6 +142,17 @@ def test_message_over_max_size_is_1009(kind):
             assert exc.value.code == 1009
 
 
+def test_peer_streaming_a_huge_frame_is_reset_after_1_mib_discarded(kind):
+    """After the 1009 the server half-closes and discards input, but not 32 MiB of it: past
+    1 MiB it closes, and the peer, still sending, gets a reset."""
+    with ServerThread(kind, max_message_size=1000, compression=False) as server:
+        s, rest = S.raw_ws(server.port)
+        with s:
+            with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                s.sendall(build_frame(Opcode.BINARY, bytes(32 << 20), client=True))
+        _still_serving(server)
+
+
 def test_deflate_bomb_is_1009(kind):
     """64 MiB of zeros in one compressed frame of about 64 KiB: 1009 at the 1 MiB limit."""
     with ServerThread(kind, max_message_size=1 << 20) as server:

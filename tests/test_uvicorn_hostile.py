@@ -153,6 +153,16 @@ def test_failure_with_input_queued_behind_it_ends_in_fin_not_reset(server):
         assert fin_not_reset(s), "the server reset the connection over its close frame"
 
 
+def test_peer_streaming_a_huge_frame_is_reset_after_1_mib_discarded(server):
+    """Discarding has a limit: past 1 MiB the server closes, and the peer, still sending 32 MiB
+    of a frame over --ws-max-size, gets a reset."""
+    s, _, _ = raw_ws(server.port)
+    with s:
+        with pytest.raises((ConnectionResetError, BrokenPipeError)):
+            s.sendall(build_frame(Opcode.BINARY, bytes(32 << 20), client=True))
+    still_serving(server)
+
+
 def test_messages_before_a_bad_frame_are_answered_first(server):
     s, rest, _ = raw_ws(server.port)
     with s:

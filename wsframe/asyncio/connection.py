@@ -132,8 +132,10 @@ class WebSocket(ConnectionProtocol):
 
     def data_received(self, data: bytes) -> None:
         # The hot path (ConnectionProtocol.data_received with _events_received inlined).
-        if self._discard:
-            return  # closing, or a peer failure waits behind queued messages
+        if self._discard:  # closing, or a peer failure waits behind queued messages
+            if self._draining:
+                self._discarded(len(data))
+            return
         conn = self.conn
         conn.receive_data(data)
         self._active = True

@@ -14,7 +14,8 @@
   :meth:`_resume_reading` when its application does not keep up;
 * the end of the connection: once ``conn.should_close_transport`` is set, the
   server half-closes (``write_eof``) and discards input until the peer's EOF
-  (so unread input cannot turn the close into a reset), the client closes;
+  (so unread input cannot turn the close into a reset; 1 MiB and 2 s at
+  most), the client closes;
 * timeouts (:class:`Options`): opening handshake, closing handshake, keepalive
   ping, idle, per-message time limit (1008), stalled writes, and the grace
   period of a peer failure pending behind delivered messages. They are checked
@@ -45,8 +46,10 @@ _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 _CONNECTING = State.CONNECTING
 
-# After our half-close, how long the peer gets to close its side (capped by close_timeout).
+# After our half-close, how long the peer gets to close its side (capped by close_timeout),
+# and how many bytes of its input are discarded meanwhile (then: close, a reset if it still sends).
 _DRAIN_LIMIT = 2.0
+_DRAIN_BYTES = 1 << 20
 # How long a peer failure may wait behind delivered messages for the application (capped by close_timeout).
 _FAILURE_GRACE = 5.0
 
@@ -118,6 +121,7 @@ class ConnectionProtocol(asyncio.Protocol):
         self._lost_waiter: Optional[asyncio.Future] = None
         self._closing_transport = False
         self._draining = False  # our side is shut down: input is discarded until EOF
+        self._drained = 0  # bytes discarded while draining
         self._discard = False  # input is not fed any more: draining, or a peer failure is pending
         self._eof = False
         self._ticker: Optional[asyncio.TimerHandle] = None
@@ -148,8 +152,10 @@ class ConnectionProtocol(asyncio.Protocol):
         self._flush()  # the client's request
 
     def data_received(self, data: bytes) -> None:
-        if self._discard:
-            return  # closing, or a peer failure waits behind delivered messages
+        if self._discard:  # closing, or a peer failure waits behind delivered messages
+            if self._draining:
+                self._discarded(len(data))
+            return
         conn = self.conn
         conn.receive_data(data)
         self._active = True
@@ -164,6 +170,13 @@ class ConnectionProtocol(asyncio.Protocol):
                 self.transport.write(data)
         if conn.state is not _OPEN:
             self._after_state_change()
+
+    def _discarded(self, n: int) -> None:
+        """``n`` bytes of input discarded after our half-close: past 1 MiB, close (a peer still
+        streaming a huge message gets the reset rather than the server reading all of it)."""
+        self._drained += n
+        if self._drained > _DRAIN_BYTES:
+            self.transport.close()
 
     def eof_received(self) -> Optional[bool]:
         self._eof = True
