@@ -6,7 +6,7 @@ The wsproto cases are those of the connection benchmarks (masked text
 messages of 16 B, 1 KiB and 64 KiB fed in 64 KiB chunks to a server
 ``Connection``, pieces joined into messages, through the same adapter as
 ``bench_connection.py``; 16 B text and 4 KiB binary sends in both roles),
-plus 1 MiB binary messages. websocket-client: building (masking) a 1 MiB
+plus 1 MiB binary messages and 16 B text messages with permessage-deflate. websocket-client: building (masking) a 1 MiB
 text frame, and receiving one (frame parsing, UTF-8 validation, decoding).
 
 Run with pytest-benchmark (``python -m pytest benchmarks/bench_integrations.py
@@ -32,6 +32,7 @@ MIB = 1 << 20
 
 # (name, work) -> sizes in the full and the smoke configuration.
 RECEIVE = {"full": [(100_000, 16), (20_000, 1024), (200, 64 * 1024)], "smoke": [(300, 16), (20, 1024), (2, 64 * 1024)]}
+RECEIVE_DEFLATE = {"full": 20_000, "smoke": 100}
 RECEIVE_BIN = {"full": (20, MIB), "smoke": (2, MIB)}
 SEND = {"full": [("text", 10_000, 16), ("binary", 1_000, 4096), ("binary", 20, MIB)],
         "smoke": [("text", 50, 16), ("binary", 5, 4096), ("binary", 1, MIB)]}
@@ -67,6 +68,43 @@ def wsproto_receive(count: int, size: int, binary: bool = False):
         assert len(msgs) == count and msgs[0] == expected and msgs[-1] == expected
 
     return receiver.new, run, check
+
+
+def wsproto_receive_deflate(count: int):
+    """16 B text messages compressed by a wsproto client (permessage-deflate,
+    context takeover), received by a server ``Connection`` in 64 KiB chunks."""
+    from wsproto.connection import Connection, ConnectionType
+    from wsproto.events import TextMessage
+    from wsproto.extensions import PerMessageDeflate
+
+    def connection(kind):
+        ext = PerMessageDeflate()
+        ext.finalize("permessage-deflate")
+        return Connection(kind, extensions=[ext])
+
+    client = connection(ConnectionType.CLIENT)
+    texts = [f"message {i:08d}" for i in range(count)]  # 16 B each
+    stream = b"".join(client.send(TextMessage(data=t)) for t in texts)
+    chunks = [stream[i:i + 64 * 1024] for i in range(0, len(stream), 64 * 1024)]
+
+    def run(conn):
+        received = []
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            received.extend(conn.events())
+        return received
+
+    def check():
+        events = run(connection(ConnectionType.SERVER))
+        pieces, messages = [], []
+        for e in events:
+            pieces.append(e.data)
+            if e.message_finished:
+                messages.append("".join(pieces))
+                pieces = []
+        assert messages == texts
+
+    return (lambda: connection(ConnectionType.SERVER)), run, check
 
 
 def wsproto_send(kind: str, count: int, size: int, client: bool):
@@ -159,6 +197,9 @@ def all_cases(config: str) -> List[Tuple[str, str, Callable]]:
     for count, size in RECEIVE[config]:
         cases.append((f"wsproto receive {count} x {size} B text", "wsproto",
                       lambda c=count, s=size: wsproto_receive(c, s)))
+    n = RECEIVE_DEFLATE[config]
+    cases.append((f"wsproto receive {n} x 16 B text, permessage-deflate", "wsproto",
+                  lambda n=n: wsproto_receive_deflate(n)))
     count, size = RECEIVE_BIN[config]
     cases.append((f"wsproto receive {count} x 1 MiB binary", "wsproto",
                   lambda c=count, s=size: wsproto_receive(c, s, binary=True)))

@@ -6,13 +6,19 @@ same point and leaves wsproto's own state objects (the frame decoder's
 buffer and header, the message decoder) as wsproto would, so that a
 connection can move between the two paths at any frame boundary.
 
-How: at a frame boundary the whole buffered input is handed to one
-``wsframe.codec.FrameParser.feed`` call, which returns every complete frame
-unmasked. The batch is used only when it is provably what wsproto would
-parse: no parser error, and the bytes consumed equal the sum of the
-*minimal* frame sizes (wsproto rejects non-minimal length encodings,
-wsframe does not). Anything else (a frame cut by the end of the data, an
-error, permessage-deflate or another extension) goes through wsproto's own
+How: at a frame boundary, when the buffered input holds at least one whole
+frame, it is handed to one ``wsframe.codec.FrameParser.feed`` call, which
+returns every complete frame unmasked. The batch is used only when it is
+provably what wsproto would parse: no parser error, and the bytes consumed
+equal the sum of the *minimal* frame sizes (wsproto rejects non-minimal
+length encodings, wsframe does not). With extensions (permessage-deflate),
+their ``frame_inbound_header`` / ``frame_inbound_payload_data`` /
+``frame_inbound_complete`` hooks are then called for each frame as
+wsproto's ``FrameDecoder`` calls them, and they judge the RSV bits. A frame
+cut by the end of the data has its header parsed by wsproto's own
+``parse_header`` and its payload delivered piece by piece, unmasked in C
+(through wsproto's ``process_buffer`` when there are extensions). After a
+parser error, or an unusual encoding, the rest goes through wsproto's own
 ``FrameDecoder.process_buffer`` one frame at a time, with masking on the C
 codec. Errors therefore always come from wsproto's code, with its messages.
 """

@@ -5,22 +5,23 @@ httpx-ws, simple-websocket, ``uvicorn --ws wsproto``)::
     wsframe.integrations.wsproto.install()
 
 moves wsproto's frame-level work onto wsframe's C codec: frame header
-parsing, unmasking and splitting of complete frames (one C call per read),
-masking (``XorMaskerSimple``), frame building with masking on send (a whole
-message sent on a connection without extensions is one C call from
-``Connection.send``), and the construction of message events. Everything users see stays wsproto's: the
-same event classes with the same fields (``frame_finished`` /
-``message_finished`` and the streaming of partial frames included), the same
-``ParseFailed`` messages and close codes, the same states, the same
-extension objects (permessage-deflate runs through wsproto's own decoder,
-with masking and frame building accelerated).
+parsing, unmasking and splitting of complete frames (one C call per read,
+with or without permessage-deflate), masking (``XorMaskerSimple``), frame
+building with masking on send (a whole message sent on a connection without
+extensions is one C call from ``Connection.send``), and the construction of
+message events. Everything users see stays wsproto's: the same event classes
+with the same fields (``frame_finished`` / ``message_finished`` and the
+streaming of partial frames included), the same ``ParseFailed`` messages and
+close codes, the same states, the same extension objects (permessage-deflate
+compresses and decompresses in wsproto's own ``PerMessageDeflate``, called
+exactly as wsproto calls it).
 
 ``install()`` refuses a wsproto version it was not tested with
 (:class:`~wsframe.integrations.UnsupportedVersion`, nothing patched), is
 harmless when called twice, and ``uninstall()`` puts every original back.
 Nothing is patched, and wsproto is not imported, until ``install()``.
 ``stats()`` counts the calls into wsframe (batches parsed, masks applied,
-frames built) since the last ``install()``.
+frames built, ``events()`` calls) since the last ``install()``.
 """
 
 from __future__ import annotations
