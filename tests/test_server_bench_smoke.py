@@ -176,6 +176,6 @@ def test_readme_section_from_the_run(smoke):
              runner.Result("receive", "16B", "picows", "ok", 100, "msgs", [4e-5] * 3)]
     text = readme_section.section(micro, json.loads((out / "servers.json").read_text()))
     assert f"| {server_bench.WSFRAME} | " in text and "user-written application" in text
-    assert "| receive[16B] | 10.0M |" in text  # 100 messages in 10 µs
+    assert "| receive[16B] | 10.00M |" in text  # 100 messages in 10 µs
     assert "| receive path vs picows (micro benchmark; time picows / time wsframe) | receive[16B] | 4.00x |" in text
     assert "servers_throughput.png" in text and "python -m benchmarks" in text
