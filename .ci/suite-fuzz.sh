@@ -56,20 +56,42 @@ echo "sanitizer build: $(ls "$TREE"/wsframe/*.so | xargs -n1 basename | tr '\n' 
 RUNTIME="$("$PY" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so"
 [ -f "$RUNTIME" ] || { echo "FAIL: $RUNTIME missing"; exit 1; }
 
+run_fuzzer() {  # run_fuzzer TARGET SECONDS LOG [fuzz.py options...]
+    local target=$1 seconds=$2 log=$3
+    shift 3
+    mkdir -p "$WORK/corpus/$target" "$WORK/artifacts/$target"
+    ( cd "$TREE" && LD_PRELOAD="$RUNTIME" PYTHONPATH="$TREE" WSFRAME_FUZZ_TREE="$TREE" PYTHONMALLOC=malloc \
+        ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=64:handle_abort=1" \
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+        timeout -k 10 $(( seconds + 60 )) "$PY" "$ROOT/tests/fuzz/fuzz.py" "$target" "$@" \
+            -max_total_time="$seconds" -max_len=8192 -timeout=20 -rss_limit_mb=3072 \
+            -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$target/" \
+            "$WORK/corpus/$target" "$ROOT/tests/fuzz/corpus/$target" >"$log" 2>&1 )
+}
+
+# The known pitfall: a runtime that swallows the extension's coverage leaves
+# libFuzzer blind to C. Fuzz the frame parser on C coverage alone, from an
+# empty corpus: the C edges must grow.
+mkdir -p "$WORK/c-only"
+( cd "$TREE" && LD_PRELOAD="$RUNTIME" PYTHONPATH="$TREE" WSFRAME_FUZZ_TREE="$TREE" PYTHONMALLOC=malloc \
+    ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=64" \
+    timeout -k 10 60 "$PY" "$ROOT/tests/fuzz/fuzz.py" frames --no-python-coverage -max_total_time=8 \
+        -max_len=512 "$WORK/c-only" >"$WORK/c-only.log" 2>&1 ) || { tail -30 "$WORK/c-only.log"; echo "FAIL: C-only run"; exit 1; }
+c_start=$(grep -m1 INITED "$WORK/c-only.log" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+c_end=$(grep -E '(DONE|pulse|NEW) +cov' "$WORK/c-only.log" | tail -1 | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+counters=$(grep -m1 'inline 8-bit counters' "$WORK/c-only.log" | sed -n 's/.*(\([0-9]*\) inline.*/\1/p')
+echo "C coverage alone (frames, 8s, empty corpus): ${counters:-?} C edge counters loaded; cov ${c_start:-?} -> ${c_end:-?}"
+if [ -z "$c_start" ] || [ -z "$c_end" ] || [ "$c_end" -lt $(( c_start + 50 )) ]; then
+    echo "FAIL: the C extension's coverage does not reach libFuzzer"; exit 1
+fi
+
 failed=0
 summary=""
 KEEP="${FUZZ_ARTIFACTS:-/tmp/wsframe-fuzz-artifacts}"  # reproducers are copied here
 for target in $TARGETS; do
-    mkdir -p "$WORK/corpus/$target" "$WORK/artifacts/$target"
     log="$WORK/$target.log"
     set +e
-    ( cd "$TREE" && LD_PRELOAD="$RUNTIME" PYTHONPATH="$TREE" WSFRAME_FUZZ_TREE="$TREE" PYTHONMALLOC=malloc \
-        ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=64:handle_abort=1" \
-        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
-        timeout -k 10 $(( SECONDS_PER_TARGET + 60 )) "$PY" "$ROOT/tests/fuzz/fuzz.py" "$target" \
-            -max_total_time="$SECONDS_PER_TARGET" -max_len=8192 -timeout=20 -rss_limit_mb=3072 \
-            -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$target/" \
-            "$WORK/corpus/$target" "$ROOT/tests/fuzz/corpus/$target" >"$log" 2>&1 )
+    run_fuzzer "$target" "$SECONDS_PER_TARGET" "$log"
     rc=$?
     set -e
     runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)

@@ -28,6 +28,8 @@ def frames(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> None:
     messages = not opts & 16
     a = main.codec.FrameParser(*args, stream=True, messages=messages)
     b = twin.codec.FrameParser(*args, stream=True, messages=messages)
+    items = []
+    error = None
     for i, chunk in enumerate(chunks(body, seed)):
         ra = outcome(a.feed, chunk)
         rb = outcome(b.feed, chunk)
@@ -37,7 +39,42 @@ def frames(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> None:
             same(outcome(a.feed, b"\x81"), outcome(b.feed, b"\x81"), "feed after the error")
             if outcome(a.feed, b"")[0] != "error":
                 raise Finding("a failed parser accepted more input")
-            return
+            items += ra[1][5] or []
+            error = ra[1][:5]
+            break
+        items += ra[1]
+    _check_against_whole(twin, args, body, items, error)
+
+
+def _flatten(items: list) -> Tuple[bytes, list]:
+    """(the data frames' payload bytes in order, the control frames) of normalized parser output."""
+    data = []
+    control = []
+    for item in items:
+        if item[0] == "TextMessage":
+            data.append(item[1].encode("utf-8", "surrogatepass"))
+        elif item[0] == "BinaryMessage":
+            data.append(item[1])
+        elif item[1] >= 8:  # ("Frame", opcode, payload, fin, rsv1, rsv2, rsv3)
+            control.append(item[1:])
+        else:
+            data.append(item[2])
+    return b"".join(data), control
+
+
+def _check_against_whole(twin: SimpleNamespace, args: tuple, body: bytes, items: list, error) -> None:
+    """Metamorphic oracle for the logic both implementations share: the
+    chunked, streamed run must carry the same payload bytes, control frames
+    and error as one feed of the whole input without stream or messages mode."""
+    whole = outcome(twin.codec.FrameParser(*args, stream=False, messages=False).feed, body)
+    ref_items = whole[1] if whole[0] == "ok" else (whole[1][5] or [])
+    ref_error = None if whole[0] == "ok" else whole[1][:5]
+    if ref_error != error:
+        raise Finding(f"chunked and streamed: error {error}; whole input: error {ref_error}; input {body.hex()}")
+    data, control = _flatten(items)
+    ref_data, ref_control = _flatten(ref_items)
+    if control != ref_control or not data.startswith(ref_data) or len(data) - len(ref_data) > len(body):
+        raise Finding(f"chunked and streamed output differs from one feed of the whole input {body.hex()}")
 
 
 def _reference_utf8(data: bytes) -> Tuple[Optional[int], bool]:
