@@ -16,7 +16,7 @@
 # another WebSocket implementation. The test dependencies go into a
 # throw-away venv that sees the installed wsframe (--system-site-packages).
 # Bounded: every run has a time limit. Exit status: non-zero on any failure.
-set -uo pipefail
+set -euo pipefail
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 UVICORN=0.54.0
@@ -132,15 +132,15 @@ run() {
     echo
     echo "=== $name"
     local log="$work/$name.log"
+    local rc=0
     (cd "$dir" && WSFRAME_FIXTURE="$fixture" timeout -k 10 "$SUITE_TIMEOUT" "$py" -m pytest \
-        -p wsframe_uvicorn_probe -p no:cacheprovider -o addopts="" -rfE -q "$@") >"$log" 2>&1
-    local rc=$?
+        -p wsframe_uvicorn_probe -p no:cacheprovider -o addopts="" -rfE -q "$@") >"$log" 2>&1 || rc=$?
     tail -n 15 "$log"
     local last served p f
-    last=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|no tests ran' "$log" | tail -n 1)
-    served=$(grep -E '^wsframe.uvicorn: ' "$log" | tail -n 1)
-    p=$(echo "$last" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+'); p=${p:-0}
-    f=$(echo "$last" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+    last=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|no tests ran' "$log" | tail -n 1 || true)
+    served=$(grep -E '^wsframe.uvicorn: ' "$log" | tail -n 1 || true)
+    p=$(echo "$last" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true); p=${p:-0}
+    f=$(echo "$last" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}' || true)
     passed_total=$((passed_total + p)); failed_total=$((failed_total + f))
     summary+=("$name: ${last:-no summary} | ${served:-no probe output} | exit $rc")
     if [ "$rc" -ne 0 ] || [ "$p" -eq 0 ]; then failed+=("$name"); fi
