@@ -19,12 +19,14 @@ beside it).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import re
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -39,8 +41,55 @@ SEND = {"full": [("text", 10_000, 16), ("binary", 1_000, 4096), ("binary", 20, M
 WSCLIENT = {"full": 10, "smoke": 1}
 
 
-def _accel(name: str):
-    return importlib.import_module(f"wsframe.integrations.{name}")
+def _accel(integration: str):
+    return importlib.import_module(f"wsframe.integrations.{integration.split('@')[0]}")
+
+
+def _pure_python_websocket_client():
+    """websocket-client's own pure-Python ``_mask`` and ``_validate_utf8``
+    (the ones it defines when wsaccel cannot be imported): fresh copies of
+    its two modules executed with wsaccel blocked; sys.modules untouched."""
+    blocked = ("wsaccel", "wsaccel.xormask", "wsaccel.utf8validator")
+    saved = {name: sys.modules.pop(name, None) for name in blocked}
+    sys.modules.update(dict.fromkeys(blocked))  # None: importing them raises ImportError
+    try:
+        loaded = []
+        for name in ("websocket._abnf", "websocket._utils"):
+            spec = importlib.util.find_spec(name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded.append(module)
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = old
+    return loaded[0]._mask, loaded[1]._validate_utf8
+
+
+@contextlib.contextmanager
+def baseline(integration: str) -> Iterator[None]:
+    """What the run without wsframe uses. ``websocket_client``: its pure-Python
+    functions even when wsaccel is installed; ``websocket_client@wsaccel``:
+    wsaccel's (the case is skipped without wsaccel); wsproto: itself."""
+    if integration == "websocket_client@wsaccel" and importlib.util.find_spec("wsaccel") is None:
+        raise Unavailable("wsaccel is not installed")
+    if integration != "websocket_client":
+        yield
+        return
+    from websocket import _abnf, _utils
+
+    saved = _abnf._mask, _utils._validate_utf8
+    _abnf._mask, _utils._validate_utf8 = _pure_python_websocket_client()
+    try:
+        yield
+    finally:
+        _abnf._mask, _utils._validate_utf8 = saved
+
+
+class Unavailable(Exception):
+    """A case that cannot run here."""
 
 
 # ---------------------------------------------------------------------------
@@ -214,6 +263,8 @@ def all_cases(config: str) -> List[Tuple[str, str, Callable]]:
     cases.append((f"websocket-client receive {n} x 1 MiB text", "websocket_client", lambda n=n: wsclient_receive(n)))
     cases.append((f"websocket-client send+receive {n} x 1 MiB text", "websocket_client",
                   lambda n=n: wsclient_roundtrip(n)))
+    cases.append((f"websocket-client send+receive {n} x 1 MiB text, vs wsaccel", "websocket_client@wsaccel",
+                  lambda n=n: wsclient_roundtrip(n)))
     return cases
 
 
@@ -230,16 +281,19 @@ def bench_integration(benchmark, request, index, accelerated):
     config = request.config.getoption("--bench-config", "full")
     config = config if config in RECEIVE else "full"
     label, integration, factory = all_cases(config)[index]
-    pytest.importorskip({"wsproto": "wsproto", "websocket_client": "websocket"}[integration])
+    pytest.importorskip({"wsproto": "wsproto", "websocket_client": "websocket"}[integration.split("@")[0]])
+    if integration.endswith("@wsaccel"):
+        pytest.importorskip("wsaccel")
     accel = _accel(integration)
     if accelerated:
         accel.install()
     try:
-        setup, run, check = factory()
-        check()
-        benchmark.group = label
-        benchmark.extra_info.update(impl="wsframe" if accelerated else "plain")
-        benchmark.pedantic(run, setup=lambda: ((setup(),), {}), rounds=5, warmup_rounds=1)
+        with contextlib.nullcontext() if accelerated else baseline(integration):
+            setup, run, check = factory()
+            check()
+            benchmark.group = label
+            benchmark.extra_info.update(impl="wsframe" if accelerated else "plain")
+            benchmark.pedantic(run, setup=lambda: ((setup(),), {}), rounds=5, warmup_rounds=1)
         if accelerated:
             assert any(accel.stats().values()), "the accelerated path was not taken"
     finally:
@@ -269,8 +323,9 @@ def measure(factory: Callable, integration: str, repeats: int) -> Dict[str, List
         if accelerated:
             accel.install()
         try:
-            setup, run, check = factory()
-            check()  # the accelerated run gives the same messages
+            with contextlib.nullcontext() if accelerated else baseline(integration):
+                setup, run, check = factory()
+                check()  # the same messages with and without
             if accelerated:
                 assert any(accel.stats().values()), "the accelerated path was not taken"
         finally:
@@ -283,7 +338,11 @@ def measure(factory: Callable, integration: str, repeats: int) -> Dict[str, List
             if accelerated:
                 accel.install()
             try:
-                cpu, wall = _sample(run, setup)
+                if accelerated:
+                    cpu, wall = _sample(run, setup)
+                else:
+                    with baseline(integration):
+                        cpu, wall = _sample(run, setup)
             finally:
                 accel.uninstall()
             if rep:
@@ -309,7 +368,12 @@ def main(argv: List[str]) -> int:
     for label, integration, factory in all_cases(config):
         if only and not re.search(only, label):
             continue
-        m = {k: statistics.median(v) for k, v in measure(factory, integration, repeats).items()}
+        try:
+            samples = measure(factory, integration, repeats)
+        except Unavailable as exc:
+            print(f"| {label} | skipped: {exc} | | | |", flush=True)
+            continue
+        m = {k: statistics.median(v) for k, v in samples.items()}
         print(f"| {label} | {m['cpu plain'] * 1e3:.1f} ms | {m['cpu wsframe'] * 1e3:.1f} ms "
               f"| {m['cpu plain'] / m['cpu wsframe']:.1f}x | {m['wall plain'] / m['wall wsframe']:.1f}x |", flush=True)
     return 0

@@ -5,8 +5,11 @@ fallbacks (masking, UTF-8 validation) on random and invalid input."""
 from __future__ import annotations
 
 import array
+import importlib.util
 import itertools
 import random
+import re
+import sys
 
 import pytest
 
@@ -21,10 +24,40 @@ from wsframe.integrations import websocket_client as accel  # noqa: E402
 pytestmark = pytest.mark.skipif(websocket.__version__ not in accel.TESTED_VERSIONS,
                                 reason=f"websocket-client {websocket.__version__} is not a tested version")
 
-# websocket-client's fallbacks, captured before anything is installed (they
-# are the functions used when wsaccel is absent, which it is here).
-FALLBACK_MASK = _abnf._mask
-FALLBACK_UTF8 = _utils._validate_utf8
+
+
+def _pure_python_fallbacks():
+    """websocket-client's own pure-Python ``_mask`` and ``_validate_utf8``:
+    the functions it defines when wsaccel cannot be imported. wsaccel may be
+    installed (the bench extra installs it), so fresh copies of
+    ``websocket._abnf`` and ``websocket._utils`` are executed with wsaccel
+    blocked; sys.modules keeps the real ones."""
+    blocked = ("wsaccel", "wsaccel.xormask", "wsaccel.utf8validator")
+    saved = {name: sys.modules.get(name, _MISSING) for name in blocked}
+    sys.modules.update(dict.fromkeys(blocked))  # None: the import raises ImportError
+    try:
+        loaded = {}
+        for name in ("websocket._abnf", "websocket._utils"):
+            spec = importlib.util.find_spec(name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+    finally:
+        for name, old in saved.items():
+            if old is _MISSING:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = old
+    return loaded["websocket._abnf"]._mask, loaded["websocket._utils"]._validate_utf8
+
+
+_MISSING = object()
+# websocket-client's functions as installed (wsaccel's routines when wsaccel
+# is installed), captured before anything is patched, and its pure-Python
+# fallbacks, which the accelerator must match.
+INSTALLED_MASK = _abnf._mask
+INSTALLED_UTF8 = _utils._validate_utf8
+FALLBACK_MASK, FALLBACK_UTF8 = _pure_python_fallbacks()
 
 
 @pytest.fixture(autouse=True)
@@ -34,20 +67,24 @@ def _uninstalled():
     accel.uninstall()
 
 
-def test_fallbacks_are_websocket_clients_own():
+def test_fallbacks_are_websocket_clients_pure_python_functions():
     assert FALLBACK_MASK.__module__ == "websocket._abnf"
     assert FALLBACK_UTF8.__module__ == "websocket._utils"
+    # the DFA and the big-int XOR, not wsaccel's routines
+    assert "_UTF8D" in FALLBACK_UTF8.__globals__ and "Utf8Validator" not in FALLBACK_UTF8.__code__.co_names
+    assert "from_bytes" in FALLBACK_MASK.__code__.co_names
+    assert sys.modules["websocket._utils"]._validate_utf8 is INSTALLED_UTF8  # the real module untouched
 
 
 def test_install_uninstall():
     accel.install()
     assert accel.installed()
     patched = (_abnf._mask, _utils._validate_utf8)
-    assert patched[0] is not FALLBACK_MASK and patched[1] is not FALLBACK_UTF8
+    assert patched[0] is not INSTALLED_MASK and patched[1] is not INSTALLED_UTF8
     accel.install()
     assert (_abnf._mask, _utils._validate_utf8) == patched
     accel.uninstall()
-    assert (_abnf._mask, _utils._validate_utf8) == (FALLBACK_MASK, FALLBACK_UTF8)
+    assert (_abnf._mask, _utils._validate_utf8) == (INSTALLED_MASK, INSTALLED_UTF8)
     accel.uninstall()
     assert not accel.installed()
 
@@ -56,7 +93,7 @@ def test_unknown_version_is_refused(monkeypatch):
     monkeypatch.setattr(websocket, "__version__", "0.1.0")
     with pytest.raises(UnsupportedVersion, match=r"installed websocket-client is 0\.1\.0: nothing was patched"):
         accel.install()
-    assert (_abnf._mask, _utils._validate_utf8) == (FALLBACK_MASK, FALLBACK_UTF8)
+    assert (_abnf._mask, _utils._validate_utf8) == (INSTALLED_MASK, INSTALLED_UTF8)
 
 
 def test_calls_are_counted_through_the_public_api():
@@ -86,14 +123,16 @@ def test_mask_matches_fallback():
         assert ABNF.mask(key.decode("latin-1"), data.decode("latin-1")) == FALLBACK_MASK(*args)
 
 
-def test_mask_with_a_key_that_is_not_4_bytes_keeps_the_fallback():
+def test_mask_with_a_key_that_is_not_4_bytes_keeps_websocket_clients_function():
+    """Such a key is handed to the function installed before (wsaccel's,
+    which raises ValueError, or the pure-Python one): same result, same error."""
     accel.install()
     for key in (b"", b"ab", b"abcde"):
         args = (array.array("B", key), array.array("B", b"0123456789"))
         try:
-            expected = FALLBACK_MASK(*args)
-        except Exception as exc:  # pragma: no cover - depends on the fallback
-            with pytest.raises(type(exc)):
+            expected = INSTALLED_MASK(*args)
+        except Exception as exc:  # wsaccel: "mask should be 4byte."
+            with pytest.raises(type(exc), match=re.escape(str(exc))):
                 _abnf._mask(*args)
         else:
             assert _abnf._mask(*args) == expected

@@ -10,6 +10,9 @@ websocket-client's own pure-Python fallbacks, including their quirk that a
 text ending inside a code point counts as valid (the DFA only rejects a byte
 that cannot continue valid UTF-8): wsframe's ``Utf8Validator.feed`` has the
 same rule. A mask that is not 4 bytes long keeps websocket-client's function.
+When wsaccel is installed, websocket-client uses its routines instead of
+the pure-Python ones; ``install()`` replaces whichever are in place, and
+``uninstall()`` puts those back.
 
 ``install()`` refuses a websocket-client version it was not tested with
 (:class:`~wsframe.integrations.UnsupportedVersion`, nothing patched), is
