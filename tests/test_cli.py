@@ -343,6 +343,29 @@ def test_client_reports_an_error_close_code() -> None:
     assert "connection closed by the server: 4000 go away" in result.stderr
 
 
+def test_client_max_message_size() -> None:
+    """The interactive client refuses messages over --max-message-size (1009), 16M by default."""
+    from wsframe.server import Application, Server
+
+    class Big(Application):
+        def on_message(self, ws, data):  # type: ignore[no-untyped-def]
+            ws.send(b"x" * int(data))
+
+    server = Server(Big(), "127.0.0.1", 0)
+    server.start()
+    try:
+        small = run_cli("client", server.url, "--max-message-size", "1K", stdin="1024\n1025\n")
+        default = run_cli("client", server.url, stdin=f"{16 << 20}\n{(16 << 20) + 1}\n")
+    finally:
+        server.shutdown(timeout=2.0)
+    for result, limit in ((small, 1024), (default, 16 << 20)):
+        assert result.returncode == 1, result.stderr
+        assert result.stdout.splitlines()[0].startswith(f"< binary {limit} bytes: 7878")
+        assert len(result.stdout.splitlines()) == 1
+        assert f"connection failed: 1009 frame payload of {limit + 1} bytes exceeds the limit of {limit} bytes" \
+            in result.stderr, result.stderr
+
+
 def test_client_connection_refused() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -45,7 +45,8 @@ def cmd_client(args: argparse.Namespace) -> int:
     if args.verbose:
         setup_logging(args.verbose)
     try:
-        ws = connect(args.url, ssl_context=ctx, subprotocols=args.subprotocol, max_message_size=None)
+        ws = connect(args.url, ssl_context=ctx, subprotocols=args.subprotocol,
+                     max_message_size=args.max_message_size or None)
     except ssl.SSLCertVerificationError as exc:
         raise CLIError(f"cannot connect to {args.url}: the server's certificate is not trusted"
                        f" ({exc.verify_message}; see --cafile, --insecure)") from exc
@@ -79,8 +80,13 @@ def cmd_client(args: argparse.Namespace) -> int:
             last[0] = time.monotonic()
             _print_message(msg, args.hex)
     except ConnectionClosed as exc:
-        by = "" if we_closed else " by the server"
-        print(f"connection closed{by}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
+        if we_closed:
+            what = "connection closed"
+        elif exc.error is not None and exc.code != 1006:  # this client failed it (e.g. 1009, 1002)
+            what = "connection failed"
+        else:
+            what = "connection closed by the server"
+        print(f"{what}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
         return 0 if isinstance(exc, ConnectionClosedOK) else 1
     except KeyboardInterrupt:
         ws.close(1000)

@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--cafile", help="CA certificates (PEM) to trust for wss://")
     client.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
     client.add_argument("--subprotocol", action="append", default=[], help="offer a subprotocol (repeatable)")
+    client.add_argument("--max-message-size", type=_size, default=_DEFAULT_MAX_MESSAGE, metavar="BYTES",
+                        help="largest message accepted, 0 = no limit (K/M/G suffixes; default: 16M)")
     client.add_argument("--linger", type=_seconds, default=0.5, metavar="SECONDS",
                         help="at the end of input, wait until no message came for this long (default: 0.5)")
     client.add_argument("-v", "--verbose", action="count", default=0, help="show tracebacks of errors")
