@@ -122,21 +122,13 @@ class Uvicorn:
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: List[str] = []
         self._cond = threading.Condition()
-        self.port = 0
-        deadline = time.monotonic() + 30
-        assert self.proc.stderr is not None
-        while time.monotonic() < deadline and not self.port:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            m = _RUNNING.search(line)
-            if m:
-                self.port = int(m.group(1))
-        if not self.port:
-            self.stop()
-            raise RuntimeError("uvicorn did not start:\n" + "".join(self.lines))
         threading.Thread(target=self._drain, daemon=True).start()
+        try:
+            line = self.wait_lines(_RUNNING.pattern, timeout=30)[0]
+        except AssertionError as exc:
+            self.stop()
+            raise RuntimeError(f"uvicorn did not start: {exc}") from None
+        self.port = int(_RUNNING.search(line).group(1))
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
