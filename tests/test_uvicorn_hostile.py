@@ -175,6 +175,24 @@ def test_messages_before_a_bad_frame_are_answered_first(server):
         assert wait_eof(s)
 
 
+def test_frames_cut_at_every_byte_are_reassembled(server):
+    """Two messages (one fragmented, with a ping between its fragments) sent one byte per
+    segment: the echoes are whole and in order, the ping answered."""
+    s, rest, _ = raw_ws(server.port)
+    with s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        data = (build_frame(Opcode.TEXT, "héllo ".encode(), fin=False, client=True)
+                + build_frame(Opcode.PING, b"p", client=True)
+                + build_frame(Opcode.CONTINUATION, "wörld".encode(), client=True)
+                + build_frame(Opcode.BINARY, bytes(range(200)), client=True))
+        for i in range(len(data)):
+            s.sendall(data[i:i + 1])
+        p = Parser(s, rest)
+        got = [p.next() for _ in range(3)]
+        assert [(f.opcode, bytes(f.payload)) for f in got] == [
+            (Opcode.PONG, b"p"), (Opcode.TEXT, "héllo wörld".encode()), (Opcode.BINARY, bytes(range(200)))]
+
+
 def test_deflate_bomb_is_1009(server):
     """64 MiB of zeros in one compressed frame of about 64 KiB: 1009 at the 256 KiB limit."""
     s, rest, head = raw_ws(server.port, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
