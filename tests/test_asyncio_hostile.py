@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import _support as S  # noqa: E402
 from test_asyncio import LOOPS, Parser, ServerThread, wait_eof  # noqa: E402
+from test_server_helpers import wait_for  # noqa: E402
 
 from wsframe.client import ConnectionClosed, ConnectionClosedError, connect  # noqa: E402
 from wsframe.codec import build_frame  # noqa: E402
@@ -308,15 +309,11 @@ def test_backpressure_stops_reading_and_resumes(kind):
 
             t = threading.Thread(target=sender, daemon=True)
             t.start()
-            deadline = time.monotonic() + 5
-            ws = None
-            while time.monotonic() < deadline:
+            def paused():
                 conns = server.connections
-                if conns and conns[0]._reading_paused and conns[0]._write_paused:
-                    ws = conns[0]
-                    break
-                time.sleep(0.05)
-            assert ws is not None, "the server should stop reading a peer that does not read"
+                return conns and conns[0]._reading_paused and conns[0]._write_paused and conns[0]
+
+            ws = wait_for(paused, what="the server to stop reading a peer that does not read")
             assert ws._qbytes <= hw + 256 * 1024 + len(payload)  # at most one read (256 KiB) past the mark
             assert ws.transport.get_write_buffer_size() <= 2 * hw + 2 * len(frame)  # one batch past the mark
             assert not sender_done.is_set()
@@ -338,10 +335,7 @@ def test_peer_that_never_reads_is_dropped_after_write_timeout(kind):
         s, _ = S.raw_ws(server.port)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(build_frame(Opcode.TEXT, b"go", client=True))
-        deadline = time.monotonic() + 5
-        while server.connections and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not server.connections, "the stalled peer should have been dropped"
+        wait_for(lambda: not server.connections, what="the stalled peer dropped")
         s.close()
         assert S.wait_fds(before) <= before
         with connect(server.url) as ws:  # a reading peer is served
