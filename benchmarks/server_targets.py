@@ -23,7 +23,8 @@ MICRO_TARGETS = (("send", "picows", 1.0), ("receive", "picows", 3.5))
 
 
 def _index(results: List[dict]) -> Dict[Tuple[str, str], dict]:
-    return {(r["server"], r["row"]): r for r in results if r.get("status") == "ok"}
+    """(server, row key) -> result, for rows that ran and measured something (rate > 0)."""
+    return {(r["server"], r["row"]): r for r in results if r.get("status") == "ok" and (r.get("rate") or 0) > 0}
 
 
 def _check(target: str, row: str, ratio: Optional[float], op: str, need: float, detail: str) -> dict:
