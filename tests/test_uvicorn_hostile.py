@@ -52,9 +52,10 @@ def app_dir(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def server(app_dir):
-    srv = Uvicorn(app_dir, "--ws-max-size", str(MAX_SIZE))
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def server(request, app_dir):
+    """The app on uvicorn's uvloop event loop, then on asyncio's default one."""
+    srv = Uvicorn(app_dir, "--ws-max-size", str(MAX_SIZE), "--loop", request.param)
     yield srv
     srv.stop_gracefully()
     assert "Traceback" not in srv.log(), srv.log()
