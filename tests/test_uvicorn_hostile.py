@@ -4,7 +4,8 @@ bad handshakes (uvicorn's HTTP layer and wsframe's), bad frames with their RFC c
 message over ``--ws-max-size`` sent whole (the close frame must arrive, not a reset), a deflate
 bomb, a peer vanishing mid-frame, half-closes, a peer that never answers the close or the pings,
 a peer that never reads, backpressure, a graceful stop with open connections (1012), and no
-descriptor leak. Needs uvicorn and starlette (skipped without them unless WSFRAME_REQUIRE_PEERS=1).
+descriptor leak; the tests sharing one server run on uvloop and on asyncio's default loop. Needs
+uvicorn and starlette (skipped without them unless WSFRAME_REQUIRE_PEERS=1).
 """
 
 from __future__ import annotations
