@@ -21,7 +21,8 @@ blank lines may separate them):
 Beyond the blocks: every dotted name ``wsframe.x.y`` (or ``wsframe.x:Y``, an
 import string) written anywhere in README.md must import or resolve, and every
 ``--option`` of a ``wsframe echo`` / ``wsframe client`` command line in a
-shell block must be one the command accepts.
+shell block must be one the command accepts, and every ``(#anchor)`` link must
+lead to a heading.
 
 Each test is named by the block's first line number in README.md.
 """
@@ -265,3 +266,33 @@ def test_the_name_and_option_finders() -> None:
     assert resolve("wsframe.uvicorn:WSFrameProtocol").__name__ == "WSFrameProtocol"
     with pytest.raises(AttributeError):
         resolve("wsframe.client.no_such_name")
+
+
+def heading_anchors(text: str) -> List[str]:
+    """GitHub's anchors for the markdown headings of a text (outside code blocks)."""
+    anchors: List[str] = []
+    in_code = False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            in_code = not in_code
+            continue
+        m = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if m and not in_code:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            n = sum(1 for a in anchors if a == slug or re.fullmatch(re.escape(slug) + r"-\d+", a))
+            anchors.append(slug if n == 0 else f"{slug}-{n}")
+    return anchors
+
+
+def test_readme_links_lead_to_headings() -> None:
+    anchors = set(heading_anchors(README_TEXT))
+    links = set(re.findall(r"\]\(#([^)]+)\)", README_TEXT))
+    assert links, "no (#anchor) link in README.md"
+    assert not links - anchors, f"README.md links to missing headings: {sorted(links - anchors)}"
+
+
+def test_heading_anchors_follow_github() -> None:
+    text = "# wsframe\n## Your own server (`wsframe.server`)\n```sh\n# not a heading\n```\n" \
+           "## The sans-I/O connection\n### Options\n### Options\n"
+    assert heading_anchors(text) == ["wsframe", "your-own-server-wsframeserver", "the-sans-io-connection",
+                                     "options", "options-1"]
