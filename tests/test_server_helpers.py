@@ -144,6 +144,16 @@ class Child:
                                          + "".join(self.lines))
                 self._cond.wait(remaining)
 
+    def wait_stderr_closed(self, timeout: float = 20.0) -> None:
+        """Wait until every stderr line was collected (the child closed it, normally by exiting)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not (self.lines and self.lines[-1] == ""):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError("stderr still open; so far:\n" + "".join(self.lines))
+                self._cond.wait(remaining)
+
     def count(self, pattern: str) -> int:
         rx = re.compile(pattern)
         with self._cond:

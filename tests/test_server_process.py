@@ -170,7 +170,8 @@ def test_ctrl_c_stops_a_user_program_gracefully():
             s.sendall(build_frame(Opcode.CLOSE, struct.pack("!H", 1001), client=True))
             assert wait_eof(s)
         assert child.proc.wait(10) == 0
-        child.wait_line("serve_forever returned")
+        child.wait_stderr_closed()
+        assert child.count("serve_forever returned") == 1
         assert child.count("Traceback") == 0, "".join(child.lines)
 
 
@@ -214,7 +215,7 @@ def test_killed_worker_is_logged_and_replaced_and_sigterm_stops_every_worker():
         connect_and_echo(port, 32)
         # SO_REUSEPORT spreads 32 connections over both listeners: the replacement served some
         # (the chance that none reached it is 2**-32). Each log line carries its process id.
-        assert child.count(rf" {replacement} DEBUG wsframe.server: open 127\.0\.0\.1:") > 0
+        child.wait_line(rf" {replacement} DEBUG wsframe\.server: open 127\.0\.0\.1:", timeout=10)
         assert child.count(r"died") == 1
         ws = client.connect(f"ws://127.0.0.1:{port}/")
         ws.send("x")
@@ -225,7 +226,8 @@ def test_killed_worker_is_logged_and_replaced_and_sigterm_stops_every_worker():
         assert exc.value.code == 1001
         ws.close()
         assert child.proc.wait(10) == 0
-        child.wait_line(r"SIGTERM: stopping 2 worker\(s\)")
+        child.wait_stderr_closed()
+        assert child.count(r"SIGTERM: stopping 2 worker\(s\)") == 1
         assert child.count(r"died") == 1  # stopped workers are not "died"
         assert gone(pids[1]) and gone(replacement) and gone(pids[0])
         assert child.count("Traceback") == 0, "".join(child.lines)
@@ -281,7 +283,8 @@ def test_crash_loop_stops_the_service_with_one_error():
     t0 = time.monotonic()
     with Child(CRASHING_WORKERS) as child:
         assert child.proc.wait(20) == 1
-        child.wait_line(r"ERROR workers are crash-looping \(4 restarts within 60 s, limit 3\)")
+        child.wait_stderr_closed()
+        assert child.count(r"ERROR workers are crash-looping \(4 restarts within 60 s, limit 3\): stopping") == 1
         assert child.count("crash-looping") == 1
         assert child.count(r"died: exit status 3") >= 4
     assert time.monotonic() - t0 < 20
