@@ -14,7 +14,7 @@
 # fails the script.
 # The test dependencies go into a throw-away venv that sees the installed
 # wsframe (--system-site-packages). Bounded: every pytest run has a time limit
-# (SUITE_TIMEOUT, default 600 s), pip has PIP_DEFAULT_TIMEOUT.
+# (SUITE_TIMEOUT, default 600 s), each pip command 900 s (and PIP_DEFAULT_TIMEOUT per request).
 # Ends with a one-line summary; exit status non-zero when any suite fails.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +42,7 @@ python -c "import wsframe.integrations" || { echo "wsframe is not installed (pip
 
 quiet_pip() {  # pip without the index-location warnings of this machine's pip.conf; its output on failure
     local log="$work/pip.log" rc=0
-    "$@" >"$log" 2>&1 || rc=$?
+    timeout -k 10 900 "$@" >"$log" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then grep -v '^WARNING: Location' "$log" | tail -n 30; fi
     return "$rc"
 }
