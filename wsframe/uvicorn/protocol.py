@@ -62,7 +62,7 @@ _DEFLATE = (ServerPerMessageDeflate(),)  # a stateless factory; one compressor p
 # Replies coalesced while the application reads queued messages, up to this many bytes.
 _COALESCE_LIMIT = 65536
 # After a failure, input discarded while waiting for the peer's EOF, at most (then: close).
-_DRAIN_LIMIT = 1 << 20
+_DRAIN_BYTES = 1 << 20
 
 
 class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
@@ -134,7 +134,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._draining:
             self._drained += len(data)
-            if self._drained > _DRAIN_LIMIT:
+            if self._drained > _DRAIN_BYTES:
                 self.transport.close()  # enough: a peer still streaming gets a reset
             return
         conn = self._conn
