@@ -52,7 +52,7 @@ cdef class FrameParser:
     cdef list _feed(self, bytes data, Py_ssize_t n)
 
     @cython.locals(avail=Py_ssize_t, b0=int, b1=int, op=int, length="long long", hlen=Py_ssize_t, i=Py_ssize_t)
-    cdef (Py_ssize_t, long long) _header(self, const unsigned char *p, Py_ssize_t pos, Py_ssize_t n)
+    cdef inline (Py_ssize_t, long long) _header(self, const unsigned char *p, Py_ssize_t pos, Py_ssize_t n) noexcept
 
     @cython.locals(hlen=Py_ssize_t, length="long long", b0=int)
     cdef Py_ssize_t _parse(self, const unsigned char *p, Py_ssize_t pos, Py_ssize_t n, list frames) except -1

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=False, always_allow_keywords=False
 """The C kernels of the codec (bindings to csrc/): masking, UTF-8, frame
-building, and the two kernels the frame parser calls (unmask_slice,
-decode_text; declared in _speedups.pxd). The parser itself is
+building, and the kernels the frame parser calls (mask_copy and
+mask_ascii, under the inline unmask_slice and decode_text of _speedups.pxd). The parser itself is
 wsframe/_parser.py, compiled to wsframe._parser_c. The pure-Python twin of
 these kernels is wsframe/_codec_py.py (+ _kernels_py.py); both give the same
 results and errors byte for byte."""
@@ -10,11 +10,8 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 cdef extern from "Python.h":
-    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
-    void *PyUnicode_DATA(object o)
     bint PyUnicode_IS_ASCII(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     bint PyUnicode_Check(object o)
@@ -234,40 +231,16 @@ cdef class Utf8Validator:
         return self.error < 0 and self.st.need == 0
 
 
-cdef bytes unmask_slice(const unsigned char *src, Py_ssize_t start, Py_ssize_t n, const unsigned char *key,
-                        Py_ssize_t kpos, Py_ssize_t phase):
-    """Parser kernel: src[start:start + n] XORed with the 4-byte key at
-    key[kpos:], starting at position ``phase`` (0-3) of the mask cycle."""
-    cdef bytes out = PyBytes_FromStringAndSize(NULL, n)
-    _mask_copy(<uint8_t *>PyBytes_AS_STRING(out), <const uint8_t *>src + start, <size_t>n,
-               <const uint8_t *>key + kpos, <size_t>phase)
-    return out
+cdef void mask_copy(unsigned char *dst, const unsigned char *src, size_t n, const unsigned char *key,
+                    size_t phase) noexcept:
+    """Parser kernel (see _speedups.pxd, whose inline unmask_slice calls it)."""
+    _mask_copy(dst, src, n, key, phase)
 
 
-cdef object decode_text(const unsigned char *src, Py_ssize_t start, Py_ssize_t n, bint masked):
-    """Parser kernel: src[start:start + n], unmasked with the key in the 4
-    bytes before it when ``masked``, decoded as str; None when it is not
-    valid UTF-8. Masked ASCII text is unmasked straight into the new str:
-    one copy, no bytes object."""
-    cdef object s
-    cdef uint8_t *data
-    cdef const uint8_t *p = <const uint8_t *>src + start
-    if not masked:
-        try:
-            return PyUnicode_DecodeUTF8(<const char *>p, n, "strict")
-        except UnicodeDecodeError:
-            return None
-    if n == 0:
-        return ""
-    s = PyUnicode_New(n, 127)
-    data = <uint8_t *>PyUnicode_DATA(s)
-    _mask_copy(data, p, <size_t>n, p - 4, 0)
-    if wsf_ascii(data, <size_t>n):
-        return s
-    try:
-        return PyUnicode_DecodeUTF8(<const char *>data, n, "strict")
-    except UnicodeDecodeError:
-        return None
+cdef bint mask_ascii(unsigned char *dst, const unsigned char *src, size_t n, const unsigned char *key) noexcept:
+    """Parser kernel (see decode_text in _speedups.pxd)."""
+    _mask_copy(dst, src, n, key, 0)
+    return wsf_ascii(dst, n) != 0
 
 
 _PARSER_NAMES = frozenset(("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser"))
