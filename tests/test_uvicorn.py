@@ -6,15 +6,16 @@ client, websockets with and without permessage-deflate; uvicorn's default loop
 subprotocol and headers, close before accept (403), the
 ``websocket.http.response`` denial (401 with a JSON body), an application
 error before accept (500), ``--ws-max-size`` exact, ``--ws-per-message-deflate
-false``. The peers (Chromium, npm, aiohttp/websocket-client) are in
+false``; a FastAPI endpoint (path and query parameters, JSON, subprotocol). The peers (Chromium, npm, aiohttp/websocket-client) are in
 tests/test_uvicorn_peers.py, hostile input in tests/test_uvicorn_hostile.py.
-Needs uvicorn and starlette (skipped without them unless
+Needs uvicorn, starlette and fastapi (skipped without them unless
 WSFRAME_REQUIRE_PEERS=1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import sys
@@ -30,6 +31,25 @@ from wsframe import client  # noqa: E402
 from wsframe.exceptions import ConnectionClosedError  # noqa: E402
 from wsframe.permessage_deflate import ClientPerMessageDeflate, PerMessageDeflate  # noqa: E402
 
+FASTAPI_APP = '''
+import sys
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+
+app = FastAPI()
+
+
+@app.websocket("/rooms/{room}")
+async def room(websocket: WebSocket, room: str, name: str = "anon"):
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol=offered[0] if offered else None)
+    await websocket.send_json({"room": room, "name": name})
+    try:
+        while True:
+            await websocket.send_json({"echo": await websocket.receive_json()})
+    except WebSocketDisconnect as exc:
+        print("fastapi disconnect", exc.code, file=sys.stderr, flush=True)
+'''
 MESSAGES = ["hello", "héllo wörld ✓ 🎉", "", b"\x00\x01\xff", "x" * (1 << 20), os.urandom(300_000)]
 
 
@@ -167,6 +187,27 @@ def test_asgi_accept_refuse_deny_crash(server):
     with pytest.raises(InvalidStatus) as exc:
         connect(server.url("/deny"), open_timeout=5)
     assert exc.value.response.headers["content-type"] == "application/json"
+
+
+def test_fastapi_app(app_dir):
+    """A FastAPI endpoint (path and query parameters, JSON) under wsframe's protocol."""
+    S.require_module("fastapi")
+    from wsframe.asyncio import connect
+
+    (app_dir / "fastapi_app.py").write_text(FASTAPI_APP)
+    with Uvicorn(app_dir, app="fastapi_app:app") as srv:
+        async def main():
+            async with connect(srv.url("/rooms/blue?name=ann"), subprotocols=["json.v1"]) as ws:
+                assert ws.subprotocol == "json.v1"
+                assert json.loads(await ws.recv(timeout=5)) == {"room": "blue", "name": "ann"}
+                for value in ({"a": [1, 2.5, None]}, "ü ✓", list(range(1000))):
+                    await ws.send(json.dumps(value))
+                    assert json.loads(await ws.recv(timeout=5)) == {"echo": value}
+                await ws.close(4321)
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+        assert srv.wait_lines(r"^fastapi disconnect ")[0].split() == ["fastapi", "disconnect", "4321"]
+        srv.stop_gracefully()
 
 
 def test_ws_max_size_is_exact(app_dir):

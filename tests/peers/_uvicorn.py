@@ -107,15 +107,17 @@ def write_app(folder: Path) -> Path:
 
 
 class Uvicorn:
-    """``python -m uvicorn app:app --ws wsframe.uvicorn:WSFrameProtocol`` on 127.0.0.1:0, from ``app_dir``.
+    """``python -m uvicorn app:app --ws wsframe.uvicorn:WSFrameProtocol`` on 127.0.0.1:0, from ``app_dir``
+    (``app`` names another application).
 
     ``ws`` is the ``--ws`` value (an import string; ``app_dir`` is on the path, so
     a module written there can subclass the protocol). Extra ``options`` are
     uvicorn command-line options. Stopped with SIGTERM (:meth:`stop`).
     """
 
-    def __init__(self, app_dir: Path, *options: str, ws: str = "wsframe.uvicorn:WSFrameProtocol") -> None:
-        argv = [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(app_dir), "--host", "127.0.0.1",
+    def __init__(self, app_dir: Path, *options: str, ws: str = "wsframe.uvicorn:WSFrameProtocol",
+                 app: str = "app:app") -> None:
+        argv = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(app_dir), "--host", "127.0.0.1",
                 "--port", "0", "--ws", ws, "--lifespan", "off", *options]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(app_dir), env.get("PYTHONPATH")]))
