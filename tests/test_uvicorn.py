@@ -6,7 +6,8 @@ client, websockets with and without permessage-deflate; uvicorn's default loop
 subprotocol and headers, close before accept (403), the
 ``websocket.http.response`` denial (401 with a JSON body), an application
 error before accept (500), ``--ws-max-size`` exact, ``--ws-per-message-deflate
-false``; a FastAPI endpoint (path and query parameters, JSON, subprotocol). The peers (Chromium, npm, aiohttp/websocket-client) are in
+false``; a FastAPI endpoint (path and query parameters, JSON, subprotocol).
+The peers (Chromium, npm, aiohttp/websocket-client) are in
 tests/test_uvicorn_peers.py, hostile input in tests/test_uvicorn_hostile.py.
 Needs uvicorn, starlette and fastapi (skipped without them unless
 WSFRAME_REQUIRE_PEERS=1).
