@@ -282,7 +282,7 @@ def test_client_side_limit():
 
 
 def test_many_tiny_fragments_cost_only_their_payload():
-    server = server_with(max_message_size=None)
+    server = server_with(max_message_size=None, max_fragments=None)
     n = 200_000
     chunk = cframe(0, b"a", fin=False) * 2000
     server.receive_data(cframe(2, b"a", fin=False))

@@ -14,6 +14,7 @@ E_MASK_REQUIRED = 5
 E_MASK_FORBIDDEN = 6
 E_LENGTH_MSB = 7
 E_TOO_BIG = 8
+E_FRAGMENTS = 9
 
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
 
@@ -26,7 +27,8 @@ def frame_error(err: int, b0: int, length: int, limit: int) -> ProtocolError:
     """Build the exception for parser error ``err``.
 
     ``b0`` is the first header byte, ``length`` the declared payload length
-    (when known), ``limit`` the configured maximum frame size.
+    (when known), ``limit`` the configured maximum frame size (for
+    E_FRAGMENTS: the maximum number of frames of a message).
     """
     if err == E_RSV:
         return ProtocolError(f"reserved bits 0x{b0 & 0x70:02x} set without a negotiated extension")
@@ -44,4 +46,6 @@ def frame_error(err: int, b0: int, length: int, limit: int) -> ProtocolError:
         return ProtocolError("64-bit payload length has its most significant bit set")
     if err == E_TOO_BIG:
         return PayloadTooBig(f"frame payload of {length} bytes exceeds the limit of {limit} bytes")
+    if err == E_FRAGMENTS:
+        return PayloadTooBig(f"message of more than {limit} fragments")
     raise AssertionError(f"unknown frame parser error {err}")  # pragma: no cover

@@ -16,6 +16,7 @@ from ._framing_rules import (
     DEFAULT_MAX_FRAME_SIZE,
     E_CONTROL_FRAGMENTED,
     E_CONTROL_TOO_LONG,
+    E_FRAGMENTS,
     E_LENGTH_MSB,
     E_MASK_FORBIDDEN,
     E_MASK_REQUIRED,
@@ -138,8 +139,13 @@ class FrameParser:
     ``max_frame_size`` (an int >= 0, or None: no limit) is checked from the
     header of each data frame, before any payload is buffered. ``allowed_rsv``
     is the set of RSV bits (``RSV1`` = 0x40, ``RSV2`` = 0x20, ``RSV3`` = 0x10)
-    that negotiated extensions allow. A non-int limit or RSV set raises
-    TypeError, a negative limit or other bits ValueError.
+    that negotiated extensions allow. ``max_fragments`` (an int >= 1, or
+    None: no limit) caps the frames of one message, the first and its
+    continuations: the header of a continuation frame beyond it fails with
+    PayloadTooBig (1009) before its payload is read; a frame delivered in
+    pieces (stream mode) counts once. A non-int limit or RSV set raises
+    TypeError; a negative size limit, a fragment limit below 1 or other bits
+    ValueError.
 
     ``feed(data)`` returns the frames completed by ``data``. On a framing error
     it raises :class:`ProtocolError`; frames completed before the error in the
@@ -164,18 +170,20 @@ class FrameParser:
     """
 
     __slots__ = ("_server", "_stream", "_messages", "_limit", "_cap", "_allowed_rsv", "_buf", "_error",
-                 "_busy", "_in_message", "_rem", "_key", "_phase", "_piece_b0", "_fin")
+                 "_busy", "_frags", "_frag_limit", "_frag_cap", "_rem", "_key", "_phase", "_piece_b0", "_fin")
 
-    def __init__(self, server, max_frame_size=DEFAULT_MAX_FRAME_SIZE, allowed_rsv=0, stream=False, messages=False):
+    def __init__(self, server, max_frame_size=DEFAULT_MAX_FRAME_SIZE, allowed_rsv=0, stream=False, messages=False,
+                 max_fragments=None):
         self._server = bool(server)
         self._stream = bool(stream)
         self._messages = bool(messages)
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
+        self.max_fragments = max_fragments
         self._buf = bytearray()  # the start of a frame that has not fully arrived
         self._error = None
         self._busy = False
-        self._in_message = False  # a fragmented message is in progress
+        self._frags = 0  # frames of the fragmented message in progress (0: none)
         self._rem = 0  # stream mode: payload bytes of the current frame still to come
         self._key = None  # stream mode: the current frame's masking key
         self._phase = 0  # stream mode: position in the mask cycle
@@ -217,6 +225,23 @@ class FrameParser:
                 raise ValueError("max_frame_size must be >= 0 or None")
             self._cap = value if value < _LIMIT_CAP else _LIMIT_CAP
         self._limit = value
+
+    @property
+    def max_fragments(self):
+        """Most frames one message may have, checked from each header (None: no limit)."""
+        return self._frag_limit
+
+    @max_fragments.setter
+    def max_fragments(self, value):
+        if value is None:
+            self._frag_cap = -1
+        else:
+            if not isinstance(value, int):
+                raise TypeError(f"max_fragments must be an int or None, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError("max_fragments must be >= 1 or None")
+            self._frag_cap = value if value < _LIMIT_CAP else _LIMIT_CAP
+        self._frag_limit = value
 
     @property
     def allowed_rsv(self):
@@ -302,6 +327,8 @@ class FrameParser:
                 return -E_MASK_REQUIRED, length
         elif b1 & 0x80:
             return -E_MASK_FORBIDDEN, length
+        if op == 0 and 0 <= self._frag_cap <= self._frags:  # one continuation more than allowed
+            return -E_FRAGMENTS, length
         hlen = 2
         if length == 126:
             if avail < 4:
@@ -392,6 +419,7 @@ class FrameParser:
         self._rem = length
         self._piece_b0 = b0 & 0x7F
         self._fin = (b0 & 0x80) != 0
+        self._track(b0 & 0x0F, self._fin)
 
     def _piece(self, p, start, n):
         """Stream mode: the next piece of the current frame, from p[start:start + n]."""
@@ -404,22 +432,22 @@ class FrameParser:
         b0 = self._piece_b0
         fin = self._fin and self._rem == 0
         self._piece_b0 = 0  # later pieces: continuation, no RSV bits
-        self._track(b0 & 0x0F, fin)
         return _new_frame(b0 & 0x0F, payload, b0, fin)
 
     def _track(self, opcode, fin):
-        """Follow fragmented messages through the data frames delivered."""
+        """Follow fragmented messages, counting their frames: called once per
+        data frame (whole, or when its streaming starts) that is not a whole
+        message delivered as an event."""
         if opcode == 0:
-            if fin:
-                self._in_message = False
+            self._frags = 0 if fin else self._frags + 1
         elif opcode < 8:
-            self._in_message = not fin
+            self._frags = 0 if fin else 1
 
     def _item(self, p, start, length, b0):
         """The complete frame with payload p[start:start + length] as a Frame,
         or in messages mode as a message event."""
         op = b0 & 0x0F
-        if self._messages and (b0 & 0xF0) == 0x80 and (op == 1 or op == 2) and not self._in_message:
+        if self._messages and (b0 & 0xF0) == 0x80 and (op == 1 or op == 2) and not self._frags:
             if op == 1:
                 text = decode_text(p, start, length, self._server)  # noqa: F405
                 if text is not None:
@@ -441,7 +469,11 @@ class FrameParser:
     def _fail(self, err, b0, length, frames):
         if err == E_RSV:
             b0 &= ~self._allowed_rsv  # name only the bits that are not allowed
-        exc = frame_error(err, b0, length, self._limit if self._limit is not None else -1)
+        if err == E_FRAGMENTS:
+            limit = self._frag_limit
+        else:
+            limit = self._limit if self._limit is not None else -1
+        exc = frame_error(err, b0, length, limit)
         self._error = exc
         self._buf = bytearray()
         exc.frames = frames

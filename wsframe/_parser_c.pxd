@@ -37,10 +37,13 @@ cdef Frame _new_frame(int opcode, bytes payload, int b0, bint fin)
 
 @cython.final
 cdef class FrameParser:
-    cdef bint _server, _stream, _messages, _busy, _in_message, _fin
+    cdef bint _server, _stream, _messages, _busy, _fin
     cdef object _limit
     cdef long long _cap
     cdef int _allowed_rsv
+    cdef object _frag_limit
+    cdef long long _frag_cap
+    cdef long long _frags
     cdef bytearray _buf
     cdef object _error
     cdef long long _rem
@@ -71,4 +74,5 @@ cdef class FrameParser:
     @cython.locals(op=int, fin=bint, tm=TextMessage, bm=BinaryMessage, payload=bytes)
     cdef object _item(self, const unsigned char *p, Py_ssize_t start, Py_ssize_t length, int b0)
 
+    @cython.locals(limit=object)
     cdef int _fail(self, int err, int b0, long long length, list frames) except -1

@@ -42,7 +42,11 @@ size limit (``max_message_size``, default 1 MiB, None = unlimited; close
 fragment (fail fast, 1007). Unfragmented messages take a fast path (one
 ``bytes.decode`` for text). ``stream_fragments=True`` delivers every data
 frame as a ``Fragment`` event instead (text decoded incrementally; the size
-limit still applies per message). See :mod:`wsframe.events` for the events
+limit still applies per message). ``max_fragments`` (default 4096, None =
+unlimited) caps the frames of one message, the first and its continuations:
+one more fails the connection with 1009 from that frame's header, so a peer
+cannot make the receiver process endless empty continuations. See
+:mod:`wsframe.events` for the events
 and :mod:`wsframe.extensions` for the extension hook.
 """
 
@@ -91,7 +95,10 @@ from .handshake import (
     validate_response,
 )
 
-__all__ = ["ClientConnection", "ServerConnection", "State"]
+__all__ = ["DEFAULT_MAX_FRAGMENTS", "ClientConnection", "ServerConnection", "State"]
+
+#: Default ``max_fragments``: most frames (first + continuations) of one message.
+DEFAULT_MAX_FRAGMENTS = 4096
 
 
 class State(IntEnum):
@@ -149,6 +156,7 @@ class _Connection:
         "_out",
         "_parser",
         "_max_message_size",
+        "_max_fragments",
         "_max_header_size",
         "_max_headers",
         "_auto_pong",
@@ -180,9 +188,15 @@ class _Connection:
         max_headers: int,
         auto_pong: bool,
         stream_fragments: bool,
+        max_fragments: Optional[int],
     ) -> None:
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
+        if max_fragments is not None:
+            if not isinstance(max_fragments, int):
+                raise TypeError(f"max_fragments must be an int or None, not {type(max_fragments).__name__}")
+            if max_fragments < 1:
+                raise ValueError("max_fragments must be >= 1 or None")
         self.state = _CONNECTING
         self.should_close_transport = False
         self.close_code: Optional[int] = None
@@ -196,6 +210,7 @@ class _Connection:
         self._out = bytearray()
         self._parser: Any = None  # a FrameParser once OPEN
         self._max_message_size = max_message_size
+        self._max_fragments = max_fragments
         self._max_header_size = max_header_size
         self._max_headers = max_headers
         self._auto_pong = auto_pong
@@ -420,7 +435,8 @@ class _Connection:
         # Messages mode: whole unfragmented messages come out of the parser as
         # TextMessage/BinaryMessage events (built in C), the receive fast path.
         self._parser = FrameParser(
-            not self._client, limit, allowed_rsv, stream=True, messages=not extensions and not self._stream
+            not self._client, limit, allowed_rsv, stream=True, messages=not extensions and not self._stream,
+            max_fragments=self._max_fragments,
         )
         self.extensions = extensions
         self._ext = tuple(extensions)
@@ -652,9 +668,11 @@ class ServerConnection(_Connection):
         max_headers: int = 128,
         auto_pong: bool = True,
         stream_fragments: bool = False,
+        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
     ) -> None:
         super().__init__(
-            False, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments
+            False, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments,
+            max_fragments,
         )
         self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
         self._auto_accept = auto_accept
@@ -794,9 +812,11 @@ class ClientConnection(_Connection):
         max_headers: int = 128,
         auto_pong: bool = True,
         stream_fragments: bool = False,
+        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
     ) -> None:
         super().__init__(
-            True, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments
+            True, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments,
+            max_fragments,
         )
         self._key = generate_key()
         offers = [(f.name, params) for f in self._ext_factories for params in f.offers()]
