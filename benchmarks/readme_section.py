@@ -42,7 +42,7 @@ def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") ->
     bg = [s.get("background_pct") for r in results if r["status"] == "ok" for s in [r] if s.get("background_pct")]
     L: List[str] = [title, ""]
     L.append(f"One run of `python -m benchmarks` ({meta['mode']} mode) on {meta['cpu']}, {meta['cores']} cores, "
-             f"Python {meta['python']}, {meta['date'][:10]}: the micro benchmarks, then {len(names)} echo servers "
+             f"Python {meta['python']}, {meta['date'][:10]}, commit {meta.get('commit', '?')}: the micro benchmarks, then {len(names)} echo servers "
              f"under one C load generator (`benchmarks/loadgen`), {meta['repeats']} interleaved repeats, medians. "
              "The machine is a small shared VM: absolute numbers are relative to it, compare the ratios"
              + (f" (other processes used a median {statistics.median(bg):.0f}% of a core during the server rows)"

@@ -258,7 +258,23 @@ def _machine(mode: Mode, server_cpu, gen_cpu, versions, skipped, failed, elapsed
         "pinning": None if server_cpu is None else {"server": server_cpu, "generator": gen_cpu},
         "versions": versions, "skipped": skipped, "failed": failed, "elapsed_s": elapsed,
         "echo_seconds": mode.echo_seconds, "warmup_seconds": mode.warmup_seconds, "idle_conns": mode.idle_conns,
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The measured tree's commit ('abc1234', '+ changes' when the work tree differs), or '?'."""
+    import subprocess
+
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return f"{head} + changes" if head and dirty else head or "?"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -115,7 +115,7 @@ def report(results: List[dict], meta: dict, rows: Sequence[Row], extra_checks: S
              f"Mode `{meta['mode']}`: {meta['repeats']} interleaved repeats, {meta['echo_seconds']} s measured "
              f"per echo row after {meta['warmup_seconds']} s of warm-up; {meta['date']}; "
              f"{'server on CPU %s, generator on CPU %s' % (pin['server'], pin['generator']) if pin else 'no CPU pinning'}; "
-             f"run took {meta['elapsed_s']:.0f} s.\n")
+             f"run took {meta['elapsed_s']:.0f} s; commit {meta.get('commit', '?')}.\n")
     L.append("Absolute numbers are relative to this (shared, noisy) machine; compare within one run. "
              "Medians over repeats; `±` is the spread (max - min) / median. † marks a row where the load "
              "generator used >= 90 % of its core (the number is then a lower bound of the server's capacity). "
