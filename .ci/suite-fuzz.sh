@@ -8,6 +8,7 @@
 #   .ci/suite-fuzz.sh                      # CI
 #   FUZZ_SECONDS=1800 .ci/suite-fuzz.sh    # a longer local run (30 min per target)
 #   FUZZ_TARGETS="frames utf8" .ci/suite-fuzz.sh
+#   FUZZ_CORPUS_DIR=~/wsframe-corpus ...   # keep the inputs found, to resume from them next time
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,14 +60,15 @@ RUNTIME="$("$PY" -c 'import atheris; print(atheris.path())')/asan_with_fuzzer.so
 run_fuzzer() {  # run_fuzzer TARGET SECONDS LOG [fuzz.py options...]
     local target=$1 seconds=$2 log=$3
     shift 3
-    mkdir -p "$WORK/corpus/$target" "$WORK/artifacts/$target"
+    local corpus="${FUZZ_CORPUS_DIR:-$WORK/corpus}/$target"  # where new inputs go (seeds are read only)
+    mkdir -p "$corpus" "$WORK/artifacts/$target"
     ( cd "$TREE" && LD_PRELOAD="$RUNTIME" PYTHONPATH="$TREE" WSFRAME_FUZZ_TREE="$TREE" PYTHONMALLOC=malloc \
         ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:quarantine_size_mb=64:handle_abort=1" \
         UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
         timeout -k 10 $(( seconds + 60 )) "$PY" "$ROOT/tests/fuzz/fuzz.py" "$target" "$@" \
             -max_total_time="$seconds" -max_len=8192 -timeout=20 -rss_limit_mb=3072 \
             -print_final_stats=1 -artifact_prefix="$WORK/artifacts/$target/" \
-            "$WORK/corpus/$target" "$ROOT/tests/fuzz/corpus/$target" >"$log" 2>&1 )
+            "$corpus" "$ROOT/tests/fuzz/corpus/$target" >"$log" 2>&1 )
 }
 
 # The known pitfall: a runtime that swallows the extension's coverage leaves
