@@ -59,6 +59,7 @@ SCRIPTS: Dict[str, List[tuple]] = {
     "large": [("binary", os.urandom(70000), True)],
     "fragmented": [("text", "frag", False), ("ping", b"in the middle", True), ("text", "ment ✓", True)],
     "ping-close": [("ping", b"p", True), ("text", "bye", True), ("close", "done", True)],
+    "text-large": [("text", (TEXT + "plain ascii run " * 20) * 12, True), ("text", "x" * 3000 + "é", True)],
     "mixed": [("text", "a" * 200, True), ("binary", b"\x00" * 1000, False), ("binary", b"\x01", True),
               ("ping", b"", True), ("text", "z", True)],
 }
@@ -90,8 +91,11 @@ def utf8() -> Dict[str, bytes]:
         "too-high": b"\xf4\x90\x80\x80",
         "truncated": "✓".encode()[:2],
         "stray-continuation": b"ok\x80",
+        "long-mixed": (TEXT + "ascii " * 40).encode() * 8,
+        "long-ascii-bad-tail": b"a" * 3000 + b"\xed\xbf\xbf",
+        "long-split-4byte": ("x" * 63 + "\U0001f680") .encode() * 40,
     }
-    return {name: pack(0, 0 if i % 2 else 3, body) for i, (name, body) in enumerate(samples.items())}
+    return {name: pack(i % 2, 0 if i % 3 else 3, body) for i, (name, body) in enumerate(samples.items())}
 
 
 def handshake() -> Dict[str, bytes]:
