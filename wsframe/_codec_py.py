@@ -37,10 +37,18 @@ _native: "Literal['little', 'big']" = "little" if struct.pack("=H", 1) == b"\x01
 _NOT_CONTIGUOUS = "memoryview: underlying buffer is not C-contiguous"
 
 
+def _view(obj) -> memoryview:
+    """memoryview(obj), with the C code's TypeError for objects that are not bytes-like."""
+    try:
+        return memoryview(obj)
+    except TypeError:
+        raise TypeError(f"a bytes-like object is required, not '{type(obj).__name__}'") from None
+
+
 def _byte_view(obj: BytesLike) -> memoryview:
     """A flat view of obj's bytes, as the C code sees them through the buffer
     protocol: len() counts bytes even for arrays of wider items."""
-    view = memoryview(obj)
+    view = _view(obj)
     if not view.c_contiguous:
         raise BufferError(_NOT_CONTIGUOUS)
     if view.ndim != 1 or view.itemsize != 1 or view.format != "B":
@@ -49,9 +57,11 @@ def _byte_view(obj: BytesLike) -> memoryview:
 
 
 def _check_mask(mask: BytesLike) -> bytes:
-    view = memoryview(mask)  # TypeError for objects that are not bytes-like
-    if view.nbytes != 4:
-        raise ValueError(f"mask must be 4 bytes, got {view.nbytes}")
+    if mask.__class__ is bytes and len(mask) == 4:  # the common case
+        return mask  # type: ignore[return-value]
+    view = _byte_view(mask)  # TypeError/BufferError as the C code's
+    if len(view) != 4:
+        raise ValueError(f"mask must be 4 bytes, got {len(view)}")
     return view.tobytes()
 
 
@@ -79,7 +89,7 @@ def mask_inplace(buffer: Union[bytearray, memoryview], mask: BytesLike, offset: 
     mask = _check_mask(mask)
     if offset < 0:
         raise ValueError("offset must not be negative")
-    view = memoryview(buffer)
+    view = _view(buffer)
     if view.readonly:
         raise TypeError("mask_inplace needs a writable buffer")
     view = _byte_view(view)

@@ -65,8 +65,10 @@ class TextMessage(Event):
     _fields = ("data",)
 
     def __init__(self, data):
-        if not isinstance(data, str):
-            raise TypeError(f"data must be str, not {type(data).__name__}")
+        if data.__class__ is not str:
+            if not isinstance(data, str):
+                raise TypeError(f"data must be str, not {type(data).__name__}")
+            data = data[:]  # a subclass: its plain str (the compiled class stores only str)
         self.data = data
 
 
@@ -77,8 +79,10 @@ class BinaryMessage(Event):
     _fields = ("data",)
 
     def __init__(self, data):
-        if not isinstance(data, bytes):
-            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        if data.__class__ is not bytes:
+            if not isinstance(data, bytes):
+                raise TypeError(f"data must be bytes, not {type(data).__name__}")
+            data = data[:]  # a subclass: its plain bytes
         self.data = data
 
 
@@ -92,9 +96,11 @@ class Frame:
             raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
         if not 0 <= opcode <= 0xF:
             raise ValueError(f"opcode must be in 0..15, got {opcode!r}")
-        if not isinstance(payload, bytes):
-            raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
-        self.opcode = opcode
+        if payload.__class__ is not bytes:
+            if not isinstance(payload, bytes):
+                raise TypeError(f"payload must be bytes, not {type(payload).__name__}")
+            payload = payload[:]  # a subclass: its plain bytes
+        self.opcode = int(opcode)  # a plain int, as the compiled Frame stores it (True -> 1)
         self.payload = payload
         self.fin = bool(fin)
         self.rsv1 = bool(rsv1)
