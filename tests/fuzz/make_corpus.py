@@ -78,6 +78,8 @@ def frames_and_connection() -> Dict[str, Dict[str, bytes]]:
             out["frames"][f"client-to-server-{tag}"] = pack(1 | ext_bits, 0, sent[:8192])
             out["frames"][f"server-to-client-{tag}-chunked"] = pack(ext_bits, 7, answer[:8192])
             out["connection"][f"{tag}"] = pack(1 if deflate else 0, 0 if name == "text" else 13, sent[:8192])
+            if name in ("binary", "mixed"):  # options bit 5: read from a reused buffer
+                out["connection"][f"{tag}-reused-buffer"] = pack((1 if deflate else 0) | 32, 31, sent[:8192])
     return out
 
 

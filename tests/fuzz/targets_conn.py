@@ -72,9 +72,23 @@ def _sent(conn: Any) -> Any:
     return norm(parser.feed(out))
 
 
-def _drive(a: Any, b: Any, body: bytes, seed: int, echo: bool) -> None:
+def _drive(a: Any, b: Any, body: bytes, seed: int, echo: bool, reuse: bool = False) -> None:
+    """Feed both connections the same chunks. ``reuse``: ``a`` gets each
+    chunk as a memoryview of one read buffer that is overwritten after every
+    call (as an I/O layer reusing its buffer does), ``b`` gets bytes; a
+    connection that keeps a reference instead of a copy then differs."""
+    buf = bytearray(len(body) or 1)
     for i, chunk in enumerate(chunks(body, seed)):
-        same(_step(a, chunk, echo), _step(b, chunk, echo), f"receive_data #{i} ({len(chunk)} bytes)")
+        if reuse:
+            n = len(chunk)
+            buf[:n] = chunk
+            view = memoryview(buf)[:n]
+            got = _step(a, view, echo)
+            view.release()  # BufferError if the connection kept a view of it
+            buf[:n] = b"\xa5" * n
+        else:
+            got = _step(a, chunk, echo)
+        same(got, _step(b, chunk, echo), f"receive_data #{i} ({len(chunk)} bytes)")
     same(_eof(a), _eof(b), "receive_eof")
 
 
@@ -82,7 +96,8 @@ def connection(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> Non
     """ServerConnection.receive_data: a valid request, then the fuzzed bytes as frames.
 
     options: bit 0 permessage-deflate, bit 1 stream_fragments, bit 2
-    auto_pong off, bits 3-4 max_message_size.
+    auto_pong off, bits 3-4 max_message_size, bit 5 the C side reads from a
+    reused buffer (memoryviews, overwritten after each call).
     """
     opts, seed, body = split(data)
     deflate = bool(opts & 1)
@@ -93,7 +108,7 @@ def connection(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> Non
         )
         for pkg in (main, twin)
     ]
-    _drive(conns[0], conns[1], request(deflate) + body, seed, True)
+    _drive(conns[0], conns[1], request(deflate) + body, seed, True, reuse=bool(opts & 32))
 
 
 def _fixed_key() -> str:
