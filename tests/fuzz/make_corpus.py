@@ -120,6 +120,8 @@ def handshake() -> Dict[str, bytes]:
                                     b"\r\nSec-WebSocket-Protocol: chat\r\n\r\n"),
         "response-403": pack(0, 0, bytes(reject.data_to_send())),
         "request-key": pack(1, 0, request(False).replace(KEY.encode(), b"short")),
+        "request-small-limits": pack(1 | 4, 9, req),
+        "response-small-limits": pack(4, 0, ok),
     }
 
 

@@ -115,7 +115,7 @@ def _fixed_key() -> str:
     return KEY
 
 
-def _client(pkg: SimpleNamespace) -> Any:
+def _client(pkg: SimpleNamespace, limits: dict) -> Any:
     """A ClientConnection whose key is the RFC's sample key, so that valid
     responses can be seeded (generate_key is swapped for the construction only)."""
     real = pkg.connection.generate_key
@@ -123,7 +123,7 @@ def _client(pkg: SimpleNamespace) -> Any:
     try:
         return pkg.connection.ClientConnection(
             "localhost", "/chat", subprotocols=["chat", "superchat"],
-            extensions=[pkg.permessage_deflate.ClientPerMessageDeflate()],
+            extensions=[pkg.permessage_deflate.ClientPerMessageDeflate()], **limits,
         )
     finally:
         pkg.connection.generate_key = real
@@ -132,19 +132,21 @@ def _client(pkg: SimpleNamespace) -> Any:
 def handshake(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> None:
     """The handshake parsers: bit 0 of options set: the server parsing a
     request (bit 1: a restricted Origin list); clear: the client parsing a
-    response to the request with the RFC's sample key."""
+    response to the request with the RFC's sample key. Bit 2: small head
+    limits (300 bytes, 8 headers)."""
     opts, seed, body = split(data)
+    limits = dict(max_header_size=300, max_headers=8) if opts & 4 else {}
     if opts & 1:
         origins = ("https://example.com", None) if opts & 2 else None
         a, b = (
             pkg.connection.ServerConnection(
                 subprotocols=["chat"], extensions=[pkg.permessage_deflate.ServerPerMessageDeflate()],
-                allowed_origins=origins,
+                allowed_origins=origins, **limits,
             )
             for pkg in (main, twin)
         )
     else:
-        a, b = (_client(pkg) for pkg in (main, twin))
+        a, b = (_client(pkg, limits) for pkg in (main, twin))
         same(bytes(a.data_to_send()), bytes(b.data_to_send()), "the client's request")
     _drive(a, b, body, seed, False)
 
