@@ -134,6 +134,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["--keyfile", "key.pem"], ["--keyfile", "--certfile"]),
     (["--workers", "2", "--loop", "asyncio"], ["--workers", "--loop selectors"]),
     (["--message-timeout", "0"], ["--message-timeout", "0"]),
+    (["--max-fragments", "-1"], ["--max-fragments", "-1"]),
+    (["--max-fragments", "many"], ["--max-fragments", "'many'"]),
     (["--stop-timeout", "-3"], ["--stop-timeout", "-3"]),
     (["--stop-timeout", "3", "--loop", "asyncio"], ["--stop-timeout", "--loop selectors"]),
 ])
@@ -265,6 +267,26 @@ def test_message_timeout_option_closes_a_slow_message_1008() -> None:
             t0 = time.monotonic()
             assert Parser(sock, rest).close_frame(5)[0] == 1008
             assert time.monotonic() - t0 < 3.0
+        assert echo.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize("loop", ["selectors", "asyncio"])
+def test_max_fragments_option(loop: str) -> None:
+    """--max-fragments N: a message of N frames is echoed, N + 1 fails with 1009; 4096 by default,
+    the library's default."""
+    from wsframe.cli import DEFAULT_MAX_FRAGMENTS, build_parser
+    from wsframe.connection import DEFAULT_MAX_FRAGMENTS as LIBRARY_DEFAULT
+
+    assert build_parser().parse_args(["echo"]).max_fragments == DEFAULT_MAX_FRAGMENTS == LIBRARY_DEFAULT
+    with Echo("--max-fragments", "5", "--loop", loop) as echo:
+        sock, rest = S.raw_ws(int(echo.url.rsplit(":", 1)[1].strip("/")))
+        with sock:
+            p = Parser(sock, rest)
+            for n in (5, 6):
+                sock.sendall(b"".join(build_frame(Opcode.TEXT if i == 0 else Opcode.CONTINUATION, b"m",
+                                                  fin=i == n - 1, client=True) for i in range(n)))
+            assert p.next().payload == b"m" * 5
+            assert p.close_frame()[0] == 1009
         assert echo.stop(signal.SIGTERM) == 0
 
 

@@ -236,3 +236,22 @@ def test_without_a_limit_the_reader_reads_while_nobody_calls_recv(peer):
     assert done.wait(10), f"the reader stopped after {progress[0]} messages"
     assert [len(ws.recv(timeout=5)) for _ in range(count)] == [size] * count
     ws.close()
+
+
+@pytest.mark.parametrize("limit", [3, None])
+def test_max_fragments(peer, limit):
+    """A message of more frames than max_fragments fails the connection with 1009 (None: no limit)."""
+    ws = open_to(peer, max_fragments=limit)
+    count = 3
+    for extra in (0, 1):
+        n = count + extra
+        peer.conn.sendall(b"".join(build_frame(1 if i == 0 else 0, b"x", fin=i == n - 1) for i in range(n)))
+    assert ws.recv(timeout=5) == "xxx"
+    if limit is None:
+        assert ws.recv(timeout=5) == "xxxx"
+    else:
+        assert peer.frames_until(8)[-1][1][:2] == (1009).to_bytes(2, "big")
+        with pytest.raises(ConnectionClosedError) as info:
+            ws.recv(timeout=5)
+        assert info.value.code == 1009
+    ws.close()

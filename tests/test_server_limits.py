@@ -123,6 +123,44 @@ def test_idle_timeout_closes_1001():
 
 
 
+# -- frames per message ---------------------------------------------------------------
+
+
+def send_fragments(sock: socket.socket, count: int) -> None:
+    """One text message in ``count`` frames (one byte each)."""
+    frames = [build_frame(Opcode.TEXT if i == 0 else Opcode.CONTINUATION, b"f", fin=i == count - 1, client=True)
+              for i in range(count)]
+    sock.sendall(b"".join(frames))
+
+
+def test_max_fragments_bounds_the_frames_of_one_message():
+    with S.running_server(max_fragments=8) as server:
+        s, rest = S.raw_ws(server.port)
+        with s:
+            p = Parser(s, rest)
+            send_fragments(s, 8)  # exactly the limit: delivered
+            assert p.next().payload == b"f" * 8
+            send_fragments(s, 9)
+            assert p.close_frame()[0] == 1009
+            assert wait_eof(s)
+
+
+def test_max_fragments_default_and_none():
+    from wsframe.connection import DEFAULT_MAX_FRAGMENTS
+
+    assert DEFAULT_MAX_FRAGMENTS == 4096
+    with S.running_server() as server:  # the default
+        s, rest = S.raw_ws(server.port)
+        with s:
+            send_fragments(s, DEFAULT_MAX_FRAGMENTS + 1)
+            assert Parser(s, rest).close_frame()[0] == 1009
+    with S.running_server(max_fragments=None) as server:  # no limit
+        s, rest = S.raw_ws(server.port)
+        with s:
+            send_fragments(s, 3 * DEFAULT_MAX_FRAGMENTS)
+            assert Parser(s, rest).next(10).payload == b"f" * (3 * DEFAULT_MAX_FRAGMENTS)
+
+
 # -- per-message time limit ---------------------------------------------------------
 
 

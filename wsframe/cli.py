@@ -41,6 +41,7 @@ __all__ = ["main", "build_parser", "CLIError"]
 logger = logging.getLogger("wsframe.cli")
 
 _DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024  # the largest Autobahn 9.x message
+DEFAULT_MAX_FRAGMENTS = 4096  # wsframe.connection.DEFAULT_MAX_FRAGMENTS (checked by the tests)
 _MAX_SIZE = 1 << 62
 
 
@@ -72,6 +73,16 @@ def _at_least_one(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is too small: must be 1 or more")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: must be 0 (no limit) or more")
     return value
 
 
@@ -144,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--keyfile", help="PEM private key, unencrypted (default: in --certfile)")
     echo.add_argument("--max-message-size", type=_size, default=_DEFAULT_MAX_MESSAGE, metavar="BYTES",
                       help="largest message accepted, 0 = no limit (K/M/G suffixes; default: 16M)")
+    echo.add_argument("--max-fragments", type=_count, default=DEFAULT_MAX_FRAGMENTS, metavar="N",
+                      help="most frames of one message, 0 = no limit (default: %(default)s)")
     echo.add_argument("--max-connections", type=_at_least_one, default=10000, metavar="N",
                       help="past it new connections get HTTP 503 (default: %(default)s)")
     echo.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
@@ -239,7 +252,8 @@ def _cmd_echo(args: argparse.Namespace) -> int:
     try:
         if run_echo is not None:
             return int(run_echo(args.host, args.port, ssl_context=ssl_context, compression=args.compression,
-                                use_uvloop=args.loop == "uvloop", **limits) or 0)
+                                use_uvloop=args.loop == "uvloop",
+                                connection_options={"max_fragments": args.max_fragments or None}, **limits) or 0)
         return _run_selectors(args, ssl_context, limits)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL) or \
@@ -258,7 +272,8 @@ def _run_selectors(args: argparse.Namespace, ssl_context: Optional[ssl.SSLContex
         from .permessage_deflate import ServerPerMessageDeflate
 
         extensions.append(ServerPerMessageDeflate())
-    options = dict(limits, ssl_context=ssl_context, extensions=extensions)
+    options = dict(limits, ssl_context=ssl_context, extensions=extensions,
+                   max_fragments=args.max_fragments or None)
     stop_timeout = DEFAULT_STOP_TIMEOUT if args.stop_timeout is None else args.stop_timeout
     if args.workers > 1:
         return run_workers(EchoApplication, args.workers, args.host, args.port, stop_timeout=stop_timeout,

@@ -35,7 +35,7 @@ from . import events as _ev
 from ._client_open import open_handshake, parse_url
 from ._client_output import OutputQueue
 from ._client_socket import SocketIO, open_socket
-from .connection import ClientConnection, State
+from .connection import DEFAULT_MAX_FRAGMENTS, ClientConnection, State
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -396,6 +396,7 @@ def connect(
     close_timeout: Optional[float] = 10.0,
     write_timeout: Optional[float] = 10.0,
     max_message_size: Optional[int] = 1 << 20,
+    max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
     max_queue: Union[int, Tuple[int, int], None] = 16,
     max_queue_bytes: Optional[int] = 16 << 20,
     **connection_options: Any,
@@ -410,7 +411,8 @@ def connect(
     and the wait for the server to drop TCP after a close; a send that the
     server takes no byte of for ``write_timeout`` fails the connection.
     Messages larger than ``max_message_size`` bytes fail the connection with
-    1009 (decompressed size, when compressed). Received messages wait for
+    1009 (decompressed size, when compressed), and so do messages of more
+    than ``max_fragments`` frames (None: no limit). Received messages wait for
     ``recv()`` in a queue: once it holds ``max_queue`` messages (or
     ``max_queue_bytes`` bytes) the client stops reading until ``recv()``
     brings it down to a quarter (``max_queue=(high, low)`` sets both marks;
@@ -426,7 +428,7 @@ def connect(
     secure, host, port, path, host_header = parse_url(url)
     conn = ClientConnection(host_header, path, origin=origin, subprotocols=tuple(subprotocols),
                             extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-                            **connection_options)
+                            max_fragments=max_fragments, **connection_options)
     deadline = None if open_timeout is None else time.monotonic() + open_timeout
     sock = open_socket(host, port, secure=secure, ssl_context=ssl_context, cafile=cafile, deadline=deadline)
     try:

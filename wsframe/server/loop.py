@@ -23,7 +23,7 @@ from .app import PHASE_DEAD, PHASE_OPEN, PHASE_OPENING, PHASE_TLS, Application, 
 from .poller import EV_READ, EV_READABLE, EV_WRITABLE, make_poller
 from .timers import sweep, sweep_interval
 from .transport import RECV_SIZE, ConnectionIO
-from ..connection import State
+from ..connection import DEFAULT_MAX_FRAGMENTS, State
 from ..enums import CloseCode
 
 __all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT"]
@@ -64,9 +64,11 @@ class Server(Acceptor, ConnectionIO):
     ``max_connections``
         open connections at most; past it new connections get an HTTP 503 and
         are closed (a few at a time), or are closed at once when too many wait.
-    ``max_message_size``, ``max_header_size``, ``subprotocols``,
+    ``max_message_size``, ``max_fragments``, ``max_header_size``, ``subprotocols``,
     ``extensions``, ``allowed_origins``
         passed to each :class:`~wsframe.connection.ServerConnection`
+        (``max_fragments``: most frames of one incoming message, 4096 by
+        default; one more fails the connection with 1009)
         (``extensions``: server extension factories, e.g.
         ``wsframe.permessage_deflate.ServerPerMessageDeflate()``).
     ``handshake_timeout``
@@ -107,6 +109,7 @@ class Server(Acceptor, ConnectionIO):
         reuse_port: bool = False,
         max_connections: int = 10000,
         max_message_size: Optional[int] = 1 << 20,
+        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
         max_header_size: int = 16384,
         subprotocols: Sequence[str] = (),
         extensions: Sequence[Any] = (),
@@ -145,6 +148,7 @@ class Server(Acceptor, ConnectionIO):
             extensions=tuple(extensions),
             allowed_origins=allowed_origins,
             max_message_size=max_message_size,
+            max_fragments=max_fragments,
             max_header_size=max_header_size,
         )
         if connection_options:
