@@ -203,7 +203,7 @@ def _run_client_agent(base: str, agent: str, case_ids: list[str] | None = None) 
     for i in range(1, count + 1):
         ext = deflate_for_case(case_ids[i - 1]) if case_ids is not None else None
         try:
-            ws = connect(f"{base}/runCase?case={i}&agent={agent}", max_message_size=None,
+            ws = connect(f"{base}/runCase?case={i}&agent={agent}", max_message_size=None, max_fragments=None,
                          open_timeout=10, close_timeout=5, extensions=[ext] if ext else ())
         except Exception:  # a case may fail the handshake on purpose; kosoku judges
             continue

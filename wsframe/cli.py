@@ -41,7 +41,7 @@ __all__ = ["main", "build_parser", "CLIError"]
 logger = logging.getLogger("wsframe.cli")
 
 _DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024  # the largest Autobahn 9.x message
-DEFAULT_MAX_FRAGMENTS = 4096  # wsframe.connection.DEFAULT_MAX_FRAGMENTS (checked by the tests)
+_DEFAULT_MAX_FRAGMENTS = 65536  # the most frames of an Autobahn 9.x message (4 MiB in 64-byte frames)
 _MAX_SIZE = 1 << 62
 
 
@@ -155,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     echo.add_argument("--keyfile", help="PEM private key, unencrypted (default: in --certfile)")
     echo.add_argument("--max-message-size", type=_size, default=_DEFAULT_MAX_MESSAGE, metavar="BYTES",
                       help="largest message accepted, 0 = no limit (K/M/G suffixes; default: 16M)")
-    echo.add_argument("--max-fragments", type=_count, default=DEFAULT_MAX_FRAGMENTS, metavar="N",
-                      help="most frames of one message, 0 = no limit (default: %(default)s)")
+    echo.add_argument("--max-fragments", type=_count, default=_DEFAULT_MAX_FRAGMENTS, metavar="N",
+                      help="most frames of one message, 0 = no limit (default: %(default)s; the library's"
+                           " is 4096)")
     echo.add_argument("--max-connections", type=_at_least_one, default=10000, metavar="N",
                       help="past it new connections get HTTP 503 (default: %(default)s)")
     echo.add_argument("--workers", type=_at_least_one, default=1, metavar="N",
