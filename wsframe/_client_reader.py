@@ -21,7 +21,6 @@ import time
 from typing import TYPE_CHECKING, Optional
 
 from .connection import State
-from .exceptions import ConnectionClosedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import ClientWebSocket
