@@ -280,7 +280,7 @@ def _commit() -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.server_bench", description=__doc__.split("\n\n")[0])
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="the default: 7 short interleaved repeats")
+    g.add_argument("--quick", action="store_true", help="the default: 6 short interleaved repeats")
     g.add_argument("--smoke", action="store_true", help="tiny counts, correctness only")
     g.add_argument("--full", action="store_true", help="7 repeats of 1.5 s per row")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and generator to separate cores")
