@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsframe.exceptions import PayloadTooBig
+from wsframe.exceptions import PayloadTooBig, ProtocolError
 
 KEY = b"\x01\x02\x03\x04"
 
@@ -112,3 +112,26 @@ def test_huge_limit_is_accepted(impl):
     parser = impl.FrameParser(True, max_fragments=2**70)
     assert parser.max_fragments == 2**70
     assert len(parser.feed(message(impl, 50))) == 50
+
+
+@pytest.mark.parametrize("server", [True, False])
+def test_sequence_rules_from_the_header(impl, server):
+    """sequence=True (what connections use): a continuation without a message
+    and a new data frame inside one fail with 1002 from their first 2 bytes."""
+    first = frame(impl, 1, b"a", fin=False, client=server)
+    cont = frame(impl, 0, b"b", fin=True, client=server)
+    ping = frame(impl, 9, b"p", client=server)
+    parser = impl.FrameParser(server, sequence=True)
+    assert parser.sequence
+    assert len(parser.feed(first + ping + cont + first + cont)) == 5
+    cases = [
+        (b"", bytes((0x80, 0x80 if server else 0)), "continuation frame without a message in progress"),
+        (first, bytes((0x82, 0xFF if server else 0x7F)), "new data frame while a fragmented message is in progress"),
+    ]
+    for before, head, reason in cases:
+        parser = impl.FrameParser(server, sequence=True)
+        with pytest.raises(ProtocolError) as info:
+            parser.feed(before + head)
+        assert type(info.value) is ProtocolError and info.value.code == 1002 and info.value.reason == reason
+        # Without sequence=True the parser leaves these rules to its caller.
+        assert impl.FrameParser(server).feed(before + head[:1] + bytes((head[1] & 0x80,))) is not None

@@ -106,6 +106,7 @@ def test_compiled_and_python_parsers_agree_on_mutated_streams(impls, server, dat
         "max_frame_size": data.draw(st.sampled_from([None, 1 << 20, 1 << 20, 1000, 125, 10, 0])),
         "allowed_rsv": data.draw(st.sampled_from([0, 0x40])),
         "max_fragments": data.draw(st.sampled_from([None, 1, 2, 4])),
+        "sequence": data.draw(st.booleans()),
     }
     expected = run(py.FrameParser, server, options, chunks)
     assert run(c.FrameParser, server, options, chunks) == expected

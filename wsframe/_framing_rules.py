@@ -15,6 +15,8 @@ E_MASK_FORBIDDEN = 6
 E_LENGTH_MSB = 7
 E_TOO_BIG = 8
 E_FRAGMENTS = 9
+E_CONTINUATION = 10
+E_NEW_DATA = 11
 
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
 
@@ -48,4 +50,8 @@ def frame_error(err: int, b0: int, length: int, limit: int) -> ProtocolError:
         return PayloadTooBig(f"frame payload of {length} bytes exceeds the limit of {limit} bytes")
     if err == E_FRAGMENTS:
         return PayloadTooBig(f"message of more than {limit} fragments")
+    if err == E_CONTINUATION:
+        return ProtocolError("continuation frame without a message in progress")
+    if err == E_NEW_DATA:
+        return ProtocolError("new data frame while a fragmented message is in progress")
     raise AssertionError(f"unknown frame parser error {err}")  # pragma: no cover

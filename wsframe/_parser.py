@@ -15,11 +15,13 @@ the code only indexes and slices it, which means the same in both.
 from ._framing_rules import (
     DEFAULT_MAX_FRAME_SIZE,
     E_CONTROL_FRAGMENTED,
+    E_CONTINUATION,
     E_CONTROL_TOO_LONG,
     E_FRAGMENTS,
     E_LENGTH_MSB,
     E_MASK_FORBIDDEN,
     E_MASK_REQUIRED,
+    E_NEW_DATA,
     E_OPCODE,
     E_RSV,
     E_TOO_BIG,
@@ -149,7 +151,10 @@ class FrameParser:
     None: no limit) caps the frames of one message, the first and its
     continuations: the header of a continuation frame beyond it fails with
     PayloadTooBig (1009) before its payload is read; a frame delivered in
-    pieces (stream mode) counts once. A non-int limit or RSV set raises
+    pieces (stream mode) counts once. ``sequence=True`` also enforces the
+    order of fragments (RFC 6455 5.4): a continuation frame without a
+    message in progress, or a new TEXT/BINARY frame inside one, fails with
+    ProtocolError (1002) from its header. A non-int limit or RSV set raises
     TypeError; a negative size limit, a fragment limit below 1 or other bits
     ValueError.
 
@@ -176,13 +181,15 @@ class FrameParser:
     """
 
     __slots__ = ("_server", "_stream", "_messages", "_limit", "_cap", "_allowed_rsv", "_buf", "_error",
-                 "_busy", "_frags", "_frag_limit", "_frag_cap", "_rem", "_key", "_phase", "_piece_b0", "_fin")
+                 "_busy", "_frags", "_frag_limit", "_frag_cap", "_sequence", "_rem", "_key", "_phase", "_piece_b0",
+                 "_fin")
 
     def __init__(self, server, max_frame_size=DEFAULT_MAX_FRAME_SIZE, allowed_rsv=0, stream=False, messages=False,
-                 max_fragments=None):
+                 max_fragments=None, sequence=False):
         self._server = bool(server)
         self._stream = bool(stream)
         self._messages = bool(messages)
+        self._sequence = bool(sequence)
         self.max_frame_size = max_frame_size
         self.allowed_rsv = allowed_rsv
         self.max_fragments = max_fragments
@@ -205,6 +212,11 @@ class FrameParser:
     def stream(self):
         """True when data frames are delivered in pieces as they arrive."""
         return self._stream
+
+    @property
+    def sequence(self):
+        """True when the order of fragments is enforced (RFC 6455 5.4)."""
+        return self._sequence
 
     @property
     def messages(self):
@@ -333,8 +345,14 @@ class FrameParser:
                 return -E_MASK_REQUIRED, length
         elif b1 & 0x80:
             return -E_MASK_FORBIDDEN, length
-        if op == 0 and 0 <= self._frag_cap <= self._frags:  # one continuation more than allowed
-            return -E_FRAGMENTS, length
+        if op == 0:
+            if not self._frags:
+                if self._sequence:
+                    return -E_CONTINUATION, length
+            elif 0 <= self._frag_cap <= self._frags:  # one continuation more than allowed
+                return -E_FRAGMENTS, length
+        elif op < 8 and self._frags and self._sequence:
+            return -E_NEW_DATA, length
         hlen = 2
         if length == 126:
             if avail < 4:

@@ -43,7 +43,10 @@ class FrameParser:
         stream: bool = False,
         messages: bool = False,
         max_fragments: Optional[int] = None,
+        sequence: bool = False,
     ) -> None: ...
+    @property
+    def sequence(self) -> bool: ...
     @property
     def server(self) -> bool: ...
     @property

@@ -37,7 +37,7 @@ cdef Frame _new_frame(int opcode, bytes payload, int b0, bint fin)
 
 @cython.final
 cdef class FrameParser:
-    cdef bint _server, _stream, _messages, _busy, _fin
+    cdef bint _server, _stream, _messages, _busy, _fin, _sequence
     cdef object _limit
     cdef long long _cap
     cdef int _allowed_rsv

@@ -436,7 +436,7 @@ class _Connection:
         # TextMessage/BinaryMessage events (built in C), the receive fast path.
         self._parser = FrameParser(
             not self._client, limit, allowed_rsv, stream=True, messages=not extensions and not self._stream,
-            max_fragments=self._max_fragments,
+            max_fragments=self._max_fragments, sequence=True,
         )
         self.extensions = extensions
         self._ext = tuple(extensions)
@@ -538,15 +538,9 @@ class _Connection:
         if self.state is not _OPEN:
             return False  # CLOSING: data after our close frame is dropped
         fin = frame.fin
-        msg_op = self._msg_op
-        if op:
-            if msg_op:
-                self._fail(ProtocolError("new data frame while a fragmented message is in progress"))
-                return True
-            msg_op = op
-        elif not msg_op:
-            self._fail(ProtocolError("continuation frame without a message in progress"))
-            return True
+        # The parser enforces the order of fragments (sequence=True): here a
+        # data frame with an opcode starts a message, a continuation goes on.
+        msg_op = op or self._msg_op
         payload = frame.payload
         limit = self._max_message_size
         if self._ext:
