@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Optional, Tuple
 
 from inputs import chunks, split
-from twin import Difference, Finding, outcome, same
+from twin import Finding, outcome, same
 
 _LIMITS = (None, 0, 125, 70000)
 
