@@ -53,7 +53,7 @@ def _run_async_agent(base: str, agent: str, case_ids: Optional[list] = None) -> 
             ext = A.deflate_for_case(case_ids[i - 1]) if case_ids is not None else None
             try:
                 ws = await connect(f"{base}/runCase?case={i}&agent={agent}", max_message_size=None,
-                                   open_timeout=10, close_timeout=5, extensions=[ext] if ext else [])
+                                   connection_options={"max_fragments": None}, open_timeout=10, close_timeout=5, extensions=[ext] if ext else [])
             except Exception:  # a case may fail the handshake on purpose; kosoku judges
                 continue
             try:

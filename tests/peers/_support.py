@@ -6,6 +6,7 @@ Imported by the test modules after they put this folder on ``sys.path``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -22,6 +23,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+# The folder holding the wsframe these tests import (the repository after an
+# editable install, site-packages after `pip install .`): subprocesses import it too.
+WSFRAME_ROOT = Path(importlib.util.find_spec("wsframe").origin).resolve().parent.parent
 NODE_MODULES = HERE / "node_modules"
 
 
@@ -97,11 +101,11 @@ class EchoProcess:
     def __init__(self, *args: str, env: Optional[dict] = None) -> None:
         self.args = ["--port", "0", *args] if "--port" not in args else list(args)
         full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WSFRAME_ROOT), full_env.get("PYTHONPATH")]))
         if env:
             full_env.update(env)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsframe", "echo", *self.args],
+        self.proc = subprocess.Popen(  # -m puts the cwd first on sys.path: run where wsframe is
+            [sys.executable, "-m", "wsframe", "echo", *self.args], cwd=WSFRAME_ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env, text=True,
         )
         self.lines: list[str] = []
@@ -132,7 +136,7 @@ class EchoProcess:
     def port(self) -> int:
         return int(self.url.rstrip("/").rsplit(":", 1)[1])
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = 15.0) -> int:  # above the server's 10 s stop timeout
         """SIGTERM, wait; SIGKILL if it does not exit. Returns the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
