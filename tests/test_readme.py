@@ -21,8 +21,10 @@ blank lines may separate them):
 Beyond the blocks: every dotted name ``wsframe.x.y`` (or ``wsframe.x:Y``, an
 import string) written anywhere in README.md must import or resolve, and every
 ``--option`` of a ``wsframe echo`` / ``wsframe client`` command line in a
-shell block must be one the command accepts, and every ``(#anchor)`` link must
-lead to a heading.
+shell block must be one the command accepts, every ``(#anchor)`` link must
+lead to a heading, and every ``pytest -m "not ..."`` command must still leave
+out the markers pyproject.toml leaves out by default (a ``-m`` on the command
+line replaces pyproject's).
 
 Each test is named by the block's first line number in README.md.
 """
@@ -296,3 +298,32 @@ def test_heading_anchors_follow_github() -> None:
            "## The sans-I/O connection\n### Options\n### Options\n"
     assert heading_anchors(text) == ["wsframe", "your-own-server-wsframeserver", "the-sans-io-connection",
                                      "options", "options-1"]
+
+
+def default_deselected(pyproject_text: str) -> List[str]:
+    """The markers pyproject's pytest ``addopts`` deselects (``-m 'not a and not b'``)."""
+    m = re.search(r"^addopts\s*=\s*(.+)$", pyproject_text, re.M)
+    expr = re.search(r"-m\s+['\"]([^'\"]+)['\"]", m.group(1)) if m else None
+    return re.findall(r"\bnot\s+(\w+)", expr.group(1)) if expr else []
+
+
+def deselecting_commands(text: str) -> List[str]:
+    """The marker expressions of ``pytest -m "not ..."`` commands in a text."""
+    return re.findall(r"pytest\s+-m\s+[\"']((?:not\s)[^\"']*)[\"']", text)
+
+
+def test_readme_quick_commands_keep_the_default_deselection() -> None:
+    pyproject = README.parent / "pyproject.toml"
+    hidden = default_deselected(pyproject.read_text(encoding="utf-8"))
+    for expr in deselecting_commands(README_TEXT):
+        kept = set(re.findall(r"\bnot\s+(\w+)", expr))
+        missing = [marker for marker in hidden if marker not in kept]
+        assert not missing, (f'README.md: pytest -m "{expr}" replaces pyproject\'s -m and so runs the'
+                             f" {', '.join(missing)} tests; add 'and not {' and not '.join(missing)}'")
+
+
+def test_the_marker_finders() -> None:
+    assert default_deselected("[tool.pytest.ini_options]\naddopts = \"-ra -m 'not soak and not fuzz'\"\n") \
+        == ["soak", "fuzz"]
+    text = 'run `pytest -m "not peers and not soak"` or `pytest -m autobahn`'
+    assert deselecting_commands(text) == ["not peers and not soak"]
