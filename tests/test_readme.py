@@ -22,7 +22,8 @@ Beyond the blocks: every dotted name ``wsframe.x.y`` (or ``wsframe.x:Y``, an
 import string) written anywhere in README.md must import or resolve, and every
 ``--option`` of a ``wsframe echo`` / ``wsframe client`` command line in a
 shell block must be one the command accepts, every ``(#anchor)`` link must
-lead to a heading, and every ``pytest -m "not ..."`` command must still leave
+lead to a heading, every relative link or image must name a file of the
+repository, and every ``pytest -m "not ..."`` command must still leave
 out the markers pyproject.toml leaves out by default (a ``-m`` on the command
 line replaces pyproject's).
 
@@ -327,3 +328,19 @@ def test_the_marker_finders() -> None:
         == ["soak", "fuzz"]
     text = 'run `pytest -m "not peers and not soak"` or `pytest -m autobahn`'
     assert deselecting_commands(text) == ["not peers and not soak"]
+
+
+def relative_targets(text: str) -> List[str]:
+    """The relative file targets of markdown links and images (no URLs, no #anchors)."""
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    return sorted({t for t in targets if not re.match(r"[a-z][a-z0-9+.-]*:", t)})
+
+
+def test_readme_files_exist() -> None:
+    missing = [t for t in relative_targets(README_TEXT) if not (README.parent / t).exists()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+
+
+def test_the_link_finder() -> None:
+    text = "![c](benchmarks/latest/a.png) [r](docs/x.md#part) [u](https://example.com/y) [a](#anchor)"
+    assert relative_targets(text) == ["benchmarks/latest/a.png", "docs/x.md"]
