@@ -107,7 +107,7 @@ def outcome(call, random_mask):
     return "ok", result
 
 
-@pytest.mark.parametrize("name, arg, value", _cases())
+@pytest.mark.parametrize("name, arg, value", list(_cases()))
 def test_same_answer_for_every_argument(impls, name, arg, value):
     py, c = impls
     fn = ENTRY_POINTS[name]
