@@ -446,3 +446,31 @@ def test_client_keepalive_measures_latency(loop_kind):
                 assert len(ws._pings) <= 1
 
     run(loop_kind, main)
+
+
+def test_max_fragments_both_sides(loop_kind):
+    """serve(max_fragments=3): 3 frames pass, 4 close with 1009; connect(max_fragments=2) likewise."""
+
+    async def handler(ws):
+        async for message in ws:
+            if message == "send three":
+                await ws.send(["x", "y", "z"])
+            else:
+                await ws.send(message)
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, max_fragments=3) as server:
+            async with connect(server.url) as ws:
+                await ws.send(["a", "b", "c"])
+                assert await ws.recv(5) == "abc"
+                await ws.send(["a", "b", "c", "d"])
+                with pytest.raises(ConnectionClosedError) as exc:
+                    await ws.recv(5)
+                assert exc.value.code == 1009
+            async with connect(server.url, max_fragments=2) as ws:
+                await ws.send("send three")
+                with pytest.raises(ConnectionClosedError) as exc:
+                    await ws.recv(5)
+                assert ws.close_code == 1009
+
+    run(loop_kind, main)

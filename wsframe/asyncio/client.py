@@ -68,7 +68,8 @@ class connect:
     order), ``extra_headers``, ``origin``, ``compression`` (permessage-deflate
     offered by default; False/None: not; ``extensions`` overrides it),
     ``open_timeout`` (TCP + TLS + HTTP, 10 s), ``close_timeout``,
-    ``max_message_size`` (1 MiB; None: no limit), ``max_header_size``,
+    ``max_message_size`` (1 MiB; None: no limit), ``max_fragments`` (frames per
+    message, 4096; None: no limit), ``max_header_size``,
     ``ping_interval``/``ping_timeout``, ``idle_timeout``, ``write_timeout``,
     ``message_timeout``, ``high_water``/``low_water``, ``connection_options``
     (more ``ClientConnection`` keyword arguments).
@@ -92,6 +93,7 @@ class connect:
         open_timeout: Optional[float] = 10.0,
         close_timeout: Optional[float] = 10.0,
         max_message_size: Optional[int] = 1 << 20,
+        max_fragments: Optional[int] = 4096,
         max_header_size: int = 16384,
         ping_interval: Optional[float] = None,
         ping_timeout: Optional[float] = 20.0,
@@ -137,7 +139,7 @@ class connect:
             host_header += f":{self.port}"
         self._conn_kwargs = dict(origin=origin, subprotocols=tuple(subprotocols), extensions=tuple(extensions),
                                  extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-                                 max_header_size=max_header_size)
+                                 max_fragments=max_fragments, max_header_size=max_header_size)
         if connection_options:
             self._conn_kwargs.update(connection_options)
         self._host_header = host_header

@@ -282,6 +282,7 @@ class serve:
     async; return None to upgrade, or ``ws.respond(status, body)``, a status or
     ``(status, body[, headers])`` to answer with that instead),
     ``max_connections`` (past it: HTTP 503), ``max_message_size`` (1 MiB; None:
+    no limit), ``max_fragments`` (frames per message, 4096; past it: 1009; None:
     no limit), ``max_header_size``, ``handshake_timeout``, ``close_timeout``,
     ``ping_interval``/``ping_timeout``, ``idle_timeout``, ``write_timeout``,
     ``message_timeout`` (60 s; 1008), ``high_water``/``low_water``, and
@@ -305,6 +306,7 @@ class serve:
         process_request: Optional[ProcessRequest] = None,
         max_connections: int = 10000,
         max_message_size: Optional[int] = 1 << 20,
+        max_fragments: Optional[int] = 4096,
         max_header_size: int = 16384,
         handshake_timeout: Optional[float] = 10.0,
         close_timeout: Optional[float] = 10.0,
@@ -338,7 +340,7 @@ class serve:
                 extensions.append(ServerPerMessageDeflate())
         self._conn_kwargs = dict(subprotocols=tuple(subprotocols), extensions=tuple(extensions),
                                  allowed_origins=allowed_origins, max_message_size=max_message_size,
-                                 max_header_size=max_header_size)
+                                 max_fragments=max_fragments, max_header_size=max_header_size)
         if connection_options:
             self._conn_kwargs.update(connection_options)
         self.server: Optional[Server] = None
