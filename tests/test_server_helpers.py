@@ -131,18 +131,9 @@ class Child:
 
     def wait_count(self, pattern: str, n: int, timeout: float = 20.0) -> List[str]:
         """Wait until ``n`` stderr lines match ``pattern``; returns them."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [line for line in self.lines if rx.search(line)]
-                if len(found) >= n:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.lines and self.lines[-1] == ""):
-                    raise AssertionError(f"{len(found)} of {n} lines matching {pattern!r}; stderr:\n"
-                                         + "".join(self.lines))
-                self._cond.wait(remaining)
+        return S.wait_matching(self._cond, self.lines, pattern, n, timeout,
+                               lambda found: f"{len(found)} of {n} lines matching {pattern!r}; stderr:\n"
+                               + "".join(self.lines))
 
     def wait_stderr_closed(self, timeout: float = 20.0) -> None:
         """Wait until every stderr line was collected (the child closed it, normally by exiting)."""

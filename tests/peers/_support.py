@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -95,6 +95,36 @@ def running_server(app=None, **options) -> Iterator["object"]:
 _URL_RE = re.compile(r"listening on (wss?://\S+)")
 
 
+def stop_process(proc: subprocess.Popen, timeout: float, sig: int = signal.SIGTERM) -> int:
+    """Send ``sig``, wait ``timeout``; SIGKILL if it does not exit. Returns the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+def wait_matching(cond: threading.Condition, lines: List[str], pattern: str, count: int, timeout: float,
+                  failure: Callable[[List[str]], str]) -> List[str]:
+    """Wait on ``cond`` until ``count`` of ``lines`` (a reader thread appends to them and
+    notifies; "" marks EOF) match ``pattern``; return them. AssertionError with
+    ``failure(found)`` on timeout or EOF."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    with cond:
+        while True:
+            found = [line for line in lines if rx.search(line)]
+            if len(found) >= count:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (lines and lines[-1] == ""):
+                raise AssertionError(failure(found))
+            cond.wait(remaining)
+
+
 class EchoProcess:
     """``python -m wsframe echo`` in a subprocess on a free port."""
 
@@ -138,14 +168,7 @@ class EchoProcess:
 
     def stop(self, timeout: float = 15.0) -> int:  # above the server's 10 s stop timeout
         """SIGTERM, wait; SIGKILL if it does not exit. Returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop_process(self.proc, timeout)
 
     def __enter__(self) -> "EchoProcess":
         return self

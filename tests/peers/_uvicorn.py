@@ -21,9 +21,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import List
+
+import _support as S  # this folder is on sys.path wherever _uvicorn is imported
 
 APP = '''
 import sys
@@ -144,17 +145,9 @@ class Uvicorn:
 
     def wait_lines(self, pattern: str, count: int = 1, timeout: float = 10.0) -> List[str]:
         """Wait until ``count`` log lines match ``pattern``; return them (AssertionError on timeout)."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [line for line in self.lines if rx.search(line)]
-                if len(found) >= count:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or (self.lines and self.lines[-1] == ""):
-                    raise AssertionError(f"{count} lines matching {pattern!r} expected; log:\n" + "".join(self.lines))
-                self._cond.wait(remaining)
+        return S.wait_matching(self._cond, self.lines, pattern, count, timeout,
+                               lambda found: f"{count} lines matching {pattern!r} expected; log:\n"
+                               + "".join(self.lines))
 
     def url(self, path: str = "/", scheme: str = "ws", host: str = "127.0.0.1") -> str:
         return f"{scheme}://{host}:{self.port}{path}"
@@ -176,14 +169,7 @@ class Uvicorn:
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM (uvicorn's graceful shutdown); SIGKILL if it does not exit. Returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return S.stop_process(self.proc, timeout)
 
     def stop_gracefully(self) -> None:
         """SIGTERM; uvicorn must finish its shutdown and exit (it re-raises the signal it caught, so
