@@ -15,17 +15,7 @@ from wsframe.events import BinaryMessage, Closed, Fragment, TextMessage
 from wsframe.exceptions import PayloadTooBig
 from wsframe.permessage_deflate import ClientPerMessageDeflate, ServerPerMessageDeflate
 
-
-
-def open_pair(server_kwargs=None, client_kwargs=None):
-    client = ClientConnection("example.com", "/", **(client_kwargs or {}))
-    server = ServerConnection(**(server_kwargs or {}))
-    server.receive_data(client.data_to_send())
-    client.receive_data(server.data_to_send())
-    assert server.state is State.OPEN and client.state is State.OPEN
-    server.events()
-    client.events()
-    return server, client
+from test_connection import open_pair
 
 
 def assert_failed(server, code):
