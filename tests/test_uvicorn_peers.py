@@ -19,24 +19,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
 import _support as S  # noqa: E402
-from _uvicorn import Uvicorn, write_app  # noqa: E402
+from _uvicorn import Uvicorn  # noqa: E402
 from test_peers_browser import big_message_frames, check, chromium, run_chromium  # noqa: E402,F401
 from test_peers_node import check_report, run_node_client  # noqa: E402
+from test_uvicorn import app_dir, certs  # noqa: E402,F401 - the same app and certificates
 from test_peers_python import test_aiohttp_client, test_websocket_client, test_websockets_client  # noqa: E402,F401
 
 pytestmark = pytest.mark.peers
-
-
-@pytest.fixture(scope="module")
-def app_dir(tmp_path_factory):
-    S.require_module("uvicorn")
-    S.require_module("starlette")
-    return write_app(tmp_path_factory.mktemp("uvicorn-app"))
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return S.make_certs(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture(scope="module")
