@@ -1,5 +1,6 @@
 """Build the C extensions: wsframe._speedups (csrc/ + Cython bindings: the
-kernels) and wsframe._parser_c (wsframe/_parser.py compiled by Cython).
+kernels), wsframe._parser_c (wsframe/_parser.py compiled by Cython) and
+wsframe._connection_c (wsframe/_connection.py compiled by Cython).
 
 The extension is optional: with WSFRAME_NO_EXTENSIONS=1, without Cython, or
 when compiling fails (no compiler), the package installs without it and
@@ -121,15 +122,32 @@ def extensions():
         extra_compile_args=base + extra,
         extra_link_args=link,
     )
+    # The sans-I/O connection: wsframe/_connection.py compiled with
+    # wsframe/_connection_c.pxd (the same source is the pure-Python one).
+    connection = Extension(
+        "wsframe._connection_c",
+        sources=["wsframe/_connection.py"],
+        depends=["wsframe/_connection_c.pxd"],
+        extra_compile_args=base + extra,
+        extra_link_args=link,
+    )
     directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
     # Generated C goes under build/, not next to the sources. Cython does not
     # see that _parser.py depends on _parser_c.pxd (another name): a newer
     # .pxd forces the translation.
-    generated = os.path.join("build", "cython", "wsframe", "_parser.c")
-    pxds = [os.path.join("wsframe", name) for name in ("_parser_c.pxd", "_speedups.pxd")]
-    force = os.path.exists(generated) and max(map(os.path.getmtime, pxds)) > os.path.getmtime(generated)
-    return cythonize([kernels, parser], compiler_directives=directives, build_dir="build/cython", quiet=True,
-                     force=force)
+    def stale(source, pxds):
+        generated = os.path.join("build", "cython", "wsframe", source)
+        paths = [os.path.join("wsframe", name) for name in pxds]
+        return os.path.exists(generated) and max(map(os.path.getmtime, paths)) > os.path.getmtime(generated)
+
+    built = cythonize([kernels, parser], compiler_directives=directives, build_dir="build/cython", quiet=True,
+                      force=stale("_parser.c", ("_parser_c.pxd", "_speedups.pxd")))
+    # Ordinary Python code: Python's index semantics (bounds checks, negative
+    # indices) and annotations that do not restrict argument types
+    # (``data: bytes`` also takes a memoryview).
+    plain = {"language_level": "3", "annotation_typing": False}
+    return built + cythonize([connection], compiler_directives=plain, build_dir="build/cython", quiet=True,
+                             force=stale("_connection.c", ("_connection_c.pxd",)))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -46,7 +46,7 @@ for v in $versions; do
         grep -v "WARNING: Location" "$piplog" | tail -n 40
         bad+=("$v: install failed"); continue
     fi
-    (cd /tmp && "$venv/bin/python" -c "import wsframe, wsframe._speedups as s; assert wsframe.speedups_enabled; print('wsframe', wsframe.__version__, 'C extension, SIMD', s.simd_level())") \
+    (cd /tmp && "$venv/bin/python" -c "import wsframe, wsframe._speedups as s, wsframe.connection as k; assert wsframe.speedups_enabled and k.compiled; print('wsframe', wsframe.__version__, 'C extension, SIMD', s.simd_level())") \
         || { bad+=("$v: no C extension"); continue; }
     log="$work/pytest-$v.log"
     WSFRAME_REQUIRE_SPEEDUPS=1 timeout "$limit" "$venv/bin/python" -m pytest -q -p no:cacheprovider \

@@ -65,17 +65,20 @@ _CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "write_frame")
 
 
 def wsframe_connection_module(codec_mod) -> ModuleType:
-    """``wsframe.connection`` when it runs on ``codec_mod`` (the C extension
-    or the pure-Python twin), else a private copy of it whose codec names are
-    bound to ``codec_mod``. The connection module takes the codec from
-    ``wsframe.codec`` at import; the copy lets one process time both."""
+    """The module holding the connection classes that run on ``codec_mod``
+    (the C extension or the pure-Python twin): the one ``wsframe.connection``
+    chose (compiled with the C codec), else a private copy of the uncompiled
+    source ``wsframe/_connection.py`` whose codec names are bound to
+    ``codec_mod``. The copy lets one process time both."""
     real = importlib.import_module("wsframe.connection")
-    if all(getattr(real, n) is getattr(codec_mod, n) for n in _CODEC_NAMES):
-        return real
+    impl = real._impl
+    if all(getattr(impl, n) is getattr(codec_mod, n) for n in _CODEC_NAMES):
+        return impl
     name = f"wsframe._bench_connection_{codec_mod.__name__.rsplit('.', 1)[-1]}"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, real.__file__)
+    source = importlib.import_module("wsframe._connection")
+    spec = importlib.util.spec_from_file_location(name, source.__file__)
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "wsframe"
     spec.loader.exec_module(mod)  # type: ignore[union-attr]

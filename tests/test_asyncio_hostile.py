@@ -4,6 +4,7 @@ timeouts; each on the default event loop and on uvloop."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 import sys
@@ -132,6 +133,43 @@ def test_messages_before_a_bad_frame_are_answered_before_the_close(echo):
         assert (second.opcode, bytes(second.payload)) == (Opcode.BINARY, b"two")
         assert p.close_frame()[0] == 1002
         assert wait_eof(s)
+
+
+def test_message_answered_before_a_bad_frame_from_a_later_read(kind):
+    """The bad frame comes in a read after the message's: the failure is held
+    until the handler has answered and comes back for the next message."""
+    received = threading.Event()
+    outcome: list = []
+
+    async def handler(ws):
+        msg = await ws.recv()
+        received.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not ws.conn.failure_pending:  # the bad frame's read, held behind our answer
+            if loop.time() > deadline:
+                outcome.append("the failure was not held")
+                break
+            await asyncio.sleep(0.002)
+        await ws.send(msg)
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            outcome.append(exc.code)
+
+    with ServerThread(kind, handler) as server:
+        s, rest = S.raw_ws(server.port)
+        with s:
+            s.sendall(build_frame(Opcode.TEXT, b"one", client=True))
+            assert received.wait(5)
+            s.sendall(bytes([0x83, 0x80]) + b"\x00\x00\x00\x00")  # reserved opcode 3
+            p = Parser(s, rest)
+            echo = p.next()
+            assert (echo.opcode, bytes(echo.payload)) == (Opcode.TEXT, b"one")
+            assert p.close_frame()[0] == 1002
+            assert wait_eof(s)
+        wait_for(lambda: outcome, what="the handler to finish")
+    assert outcome == [1002]
 
 
 def test_message_over_max_size_is_1009(kind):

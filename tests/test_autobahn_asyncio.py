@@ -86,21 +86,8 @@ def test_server_suite(tmp_path):
     _AsyncioServerSuite(tmp_path, A.BASIC).finish(300, 600)
 
 
-# The asyncio client delivers a message and, when the peer's protocol error comes
-# in a later read, fails the connection at once (RFC 6455 7.1.7), possibly before
-# the agent's echo of that message went out: kosoku grades that NON-STRICT. It
-# happens in about 1 run in 4, on the cases that send a valid message and then a
-# bad frame (3.2-3.4 RSV, 4.1.3-4.1.5 and 4.2.3-4.2.5 reserved opcodes, 5.15 an
-# orphan continuation), when TCP splits the chop. Open item: hold the failure
-# until the application has taken the messages queued before it (the connection
-# already does so within one read: failure_pending).
-_RACE = "the failure may overtake the echo of the message before it"
-ASYNC_CLIENT_ALLOWED = {case: ("NON-STRICT", _RACE) for case in
-                        ("3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15")}
-
-
 def test_client_suite(tmp_path, async_agent):
-    A._client_suite(tmp_path, A.BASIC, 300, 540, allowed_cases=ASYNC_CLIENT_ALLOWED)
+    A._client_suite(tmp_path, A.BASIC, 300, 540)
 
 
 def test_deflate_suites(tmp_path, async_agent):

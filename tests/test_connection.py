@@ -689,6 +689,28 @@ def test_pending_error_is_applied_by_the_next_read_or_eof():
         assert TextMessage("ignored") not in events
 
 
+def test_hold_failures_keeps_an_error_from_a_later_read_pending():
+    """A queueing I/O layer whose application has not answered a message sets
+    hold_failures: the error of the next read waits behind the answer."""
+    for hold in (True, False):
+        server = server_with()
+        server.receive_data(cframe(1, b"first"))
+        assert server.events() == [TextMessage("first")]
+        server.hold_failures = hold
+        server.receive_data(RESERVED_OPCODE_FRAME)
+        assert server.failure_pending is hold
+        if not hold:
+            (closed,) = server.events()
+            assert isinstance(closed, Closed) and closed.code == 1002
+            continue
+        assert server.events() == [] and server.data_to_send() == b"" and server.state is State.OPEN
+        server.send_text("first")
+        assert server.apply_pending_failure() is True
+        frames = FrameParser(False, None).feed(server.data_to_send())
+        assert [f.opcode for f in frames] == [1, 8]
+        assert bytes(frames[1].payload[:2]) == (1002).to_bytes(2, "big")
+
+
 def test_error_alone_fails_at_once():
     server = server_with()
     server.receive_data(RESERVED_OPCODE_FRAME)
@@ -737,3 +759,21 @@ def test_message_in_progress_tracks_partial_frames_and_fragments():
     server.receive_data(cframe(0, b"b"))
     assert server.events() == [TextMessage("ab")]
     assert not server.message_in_progress
+
+
+def test_the_connection_is_compiled_when_the_c_codec_is_used():
+    """wsframe.connection follows the codec's choice: the classes compiled from
+    _connection.py beside the C codec, the same source uncompiled beside the twin."""
+    import wsframe._connection as source
+    from conftest import speedups_required
+
+    from wsframe import codec, connection
+
+    if not codec.speedups_enabled:
+        assert not connection.compiled and connection.ServerConnection is source.ServerConnection
+        return
+    if connection.compiled:
+        assert connection.ServerConnection.__module__ == "wsframe._connection_c"
+        assert connection.ServerConnection is not source.ServerConnection
+    else:
+        assert not speedups_required(), "WSFRAME_REQUIRE_SPEEDUPS=1 but wsframe._connection_c was not built"

@@ -1,10 +1,10 @@
-"""Opcodes and close codes of RFC 6455."""
+"""Opcodes and close codes of RFC 6455, and the connection states."""
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["Opcode", "CloseCode", "is_valid_close_code"]
+__all__ = ["Opcode", "CloseCode", "State", "is_valid_close_code"]
 
 
 class Opcode(IntEnum):
@@ -36,6 +36,15 @@ class CloseCode(IntEnum):
     TRY_AGAIN_LATER = 1013
     BAD_GATEWAY = 1014
     TLS_HANDSHAKE = 1015
+
+
+class State(IntEnum):
+    """Connection states (RFC 6455 readyState); ``wsframe.connection.State``."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
 
 
 def is_valid_close_code(code: int) -> bool:

@@ -118,15 +118,16 @@ def _fixed_key() -> str:
 def _client(pkg: SimpleNamespace, limits: dict) -> Any:
     """A ClientConnection whose key is the RFC's sample key, so that valid
     responses can be seeded (generate_key is swapped for the construction only)."""
-    real = pkg.connection.generate_key
-    pkg.connection.generate_key = _fixed_key
+    impl = pkg.connection._impl  # the module whose code runs (compiled or not) looks the name up
+    real = impl.generate_key
+    impl.generate_key = _fixed_key
     try:
         return pkg.connection.ClientConnection(
             "localhost", "/chat", subprotocols=["chat", "superchat"],
             extensions=[pkg.permessage_deflate.ClientPerMessageDeflate()], **limits,
         )
     finally:
-        pkg.connection.generate_key = real
+        impl.generate_key = real
 
 
 def handshake(main: SimpleNamespace, twin: SimpleNamespace, data: bytes) -> None:

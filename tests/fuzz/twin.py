@@ -61,7 +61,7 @@ def load_twin() -> SimpleNamespace:
             else:
                 os.environ["WSFRAME_NO_EXTENSIONS"] = old
     twin = _namespace(TWIN_NAME)
-    if twin.codec.speedups_enabled:
+    if twin.codec.speedups_enabled or twin.connection.compiled:
         raise RuntimeError("the twin wsframe imported the C extension despite WSFRAME_NO_EXTENSIONS=1")
     return twin
 

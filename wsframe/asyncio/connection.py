@@ -71,6 +71,9 @@ class WebSocket(ConnectionProtocol):
         self._qbytes = 0
         self._waiter: Any = None
         self._iter_waiter = False  # the waiter is __anext__'s: it takes the message itself
+        # A message was delivered and the application has not come back for the
+        # next one: a peer error is then held until it does (its answers go first).
+        self._unanswered = False
         self._flush_handle: Any = None
         self._unsent = 0  # bytes of replies collected during a batch, not yet written
         self._high = options.high_water
@@ -137,6 +140,7 @@ class WebSocket(ConnectionProtocol):
                 self._discarded(len(data))
             return
         conn = self.conn
+        conn.hold_failures = self._unanswered
         conn.receive_data(data)
         self._active = True
         events = conn.events()
@@ -154,6 +158,7 @@ class WebSocket(ConnectionProtocol):
                     self._event(e)
             if len(q) != before:
                 self._got_message = True
+                self._unanswered = True
                 self._qbytes += size
                 w = self._waiter
                 if w is not None:
@@ -167,8 +172,8 @@ class WebSocket(ConnectionProtocol):
                             w.set_result(None)
                 if self._qbytes > self._high:
                     self._pause_reading()
-                if conn.failure_pending:
-                    self._discard = True  # the rest is not read: the failure is applied after these messages
+        if conn.failure_pending:
+            self._discard = True  # the rest is not read: the failure is applied once the messages are answered
         out = conn.data_to_send()
         if out:
             self.transport.write(out)
@@ -189,6 +194,7 @@ class WebSocket(ConnectionProtocol):
                 self._event(e)
         if len(q) != before:
             self._got_message = True
+            self._unanswered = True
             self._qbytes += size
             self._wake()
             if self._qbytes > self._high:
@@ -270,6 +276,7 @@ class WebSocket(ConnectionProtocol):
                     continue
                 w = self._waiter = self._loop.create_future()
                 self._iter_waiter = False
+                self._unanswered = False
                 if timeout is not None and timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
@@ -313,6 +320,7 @@ class WebSocket(ConnectionProtocol):
             return self._anext()
         w = self._waiter = self._loop.create_future()
         self._iter_waiter = True
+        self._unanswered = False
         return w
 
     async def _anext(self) -> Data:
@@ -333,6 +341,7 @@ class WebSocket(ConnectionProtocol):
                     raise StopAsyncIteration from None
             w = self._waiter = self._loop.create_future()
             self._iter_waiter = False
+            self._unanswered = False
             try:
                 await w
             finally:

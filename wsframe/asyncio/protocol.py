@@ -162,8 +162,8 @@ class ConnectionProtocol(asyncio.Protocol):
         events = conn.events()
         if events:
             self._events_received(events)
-            if conn.failure_pending:
-                self._discard = True  # what follows the error is not read
+        if conn.failure_pending:
+            self._discard = True  # what follows the error is not read
         data = conn.data_to_send()
         if data:
             if not self._lost:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ..codec import write_frame as _write_frame
 from ..connection import ServerConnection, State
-from ..enums import CloseCode, Opcode
+from ..enums import CloseCode
 
 if TYPE_CHECKING:  # pragma: no cover
     import socket
@@ -26,13 +25,6 @@ PHASE_DEAD = 4  # socket closed
 
 _OPEN = State.OPEN
 _ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
-_OP_TEXT = int(Opcode.TEXT)
-_OP_BINARY = int(Opcode.BINARY)
-# ServerWebSocket.send writes plain frames itself under the connection's own
-# fast-path condition (its ``_plain`` flag and ``_out`` buffer); should the
-# connection ever lose them, send falls back to send_text/send_binary.
-_DIRECT = {"_plain", "_out"} <= set(getattr(ServerConnection, "__slots__", ())) | set(
-    getattr(ServerConnection.__mro__[1], "__slots__", ()))
 
 
 def format_address(addr: Any) -> str:
@@ -181,17 +173,7 @@ class ServerWebSocket:
         when the connection is not open. Call it from the server's thread (use
         :meth:`Server.call_soon_threadsafe` from others).
         """
-        conn = self.conn
-        if _DIRECT and conn._plain:
-            # The connection's own fast-path condition (OPEN, no extension, no
-            # fragmented send under way): the frame goes straight into its
-            # output buffer, as ServerConnection.send_text/send_binary would
-            # write it, without their extra call.
-            _write_frame(conn._out, _OP_TEXT if data.__class__ is str else _OP_BINARY, data)
-        elif data.__class__ is str:
-            conn.send_text(data)  # type: ignore[arg-type]
-        else:
-            conn.send_binary(data)
+        self.conn.send_message(data)
         if not self.dirty:  # outside the server's dispatch: have the output sent
             self.dirty = True
             self.server._dirty.append(self)

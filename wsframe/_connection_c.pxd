@@ -1,0 +1,36 @@
+# Types for compiling wsframe/_connection.py into wsframe._connection_c
+# (Cython's "augmenting .pxd", as _parser_c.pxd does for the parser): the
+# connection classes become extension types whose attributes are C fields,
+# so the per-message methods (send_*, data_to_send, receive_data, events)
+# cost a C call instead of a Python one. The logic is only in _connection.py.
+
+cimport cython
+
+
+cdef class _Connection:
+    cdef public object state
+    cdef public bint should_close_transport
+    cdef public object close_code, close_reason, subprotocol, extensions, request, response
+    cdef public bint hold_failures
+    cdef readonly bint _client
+    cdef bint _auto_pong, _stream, _plain, _close_sent
+    cdef list _events
+    cdef bytearray _out
+    cdef object _parser
+    cdef object _max_message_size, _max_fragments, _pending_error
+    cdef Py_ssize_t _max_header_size, _max_headers, _mark, _msg_len
+    cdef int _msg_op, _send_op
+    cdef tuple _ext, _ext_rev
+    cdef bytearray _msg_buf
+    cdef object _utf8, _decoder, _head
+    cdef list _subprotocols, _ext_factories
+
+
+cdef class ServerConnection(_Connection):
+    cdef object _allowed_origins, _key
+    cdef bytearray _early
+    cdef bint _auto_accept, _answered
+
+
+cdef class ClientConnection(_Connection):
+    cdef object _key
