@@ -49,6 +49,8 @@ ENTRY_POINTS = {
     mask=None: m.build_frame(opcode, payload, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3, client=client, mask=mask),
     "write_frame": lambda m, out=None, opcode=2, payload=b"ab", fin=True, rsv1=False, rsv2=False, rsv3=False,
     client=False, mask=None: _written(m, out, opcode, payload, fin, rsv1, rsv2, rsv3, client, mask),
+    "write_data": lambda m, out=None, opcode=2, payload=b"ab", client=False: _written_data(m, out, opcode, payload,
+                                                                                          client),
     "FrameParser": lambda m, server=True, max_frame_size=100, allowed_rsv=0, stream=False, messages=False,
     max_fragments=None: _parser_state(m.FrameParser(server, max_frame_size, allowed_rsv, stream, messages, max_fragments)),
     "FrameParser.feed": lambda m, data=b"\x82\x80abcd": m.FrameParser(True).feed(data),
@@ -68,6 +70,12 @@ def _written(m, out, *args):
     buf = bytearray(b"pre") if out is None else out
     m.write_frame(buf, args[0], args[1], fin=args[2], rsv1=args[3], rsv2=args[4], rsv3=args[5], client=args[6],
                   mask=args[7])
+    return bytes(buf)
+
+
+def _written_data(m, out, opcode, payload, client):
+    buf = bytearray(b"pre") if out is None else out
+    m.write_data(buf, opcode, payload, client)
     return bytes(buf)
 
 

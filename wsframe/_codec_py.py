@@ -26,6 +26,7 @@ __all__ = [
     "build_frame",
     "mask_inplace",
     "validate_utf8",
+    "write_data",
     "write_frame",
 ]
 
@@ -331,3 +332,9 @@ def write_frame(
     if out is payload:
         raise ValueError("write_frame cannot append a buffer to itself")
     out += frame
+
+
+def write_data(out: bytearray, opcode: int, payload: Union[BytesLike, str], client: bool) -> None:
+    """``write_frame(out, opcode, payload, client=client)``: one whole frame
+    (FIN set, no RSV bit), the connection's send path."""
+    write_frame(out, opcode, payload, client=client)

@@ -13,7 +13,15 @@ from __future__ import annotations
 import codecs
 from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 
-from .codec import Frame, FrameParser, Utf8Validator, build_close_payload, parse_close_payload, write_frame
+from .codec import (
+    Frame,
+    FrameParser,
+    Utf8Validator,
+    build_close_payload,
+    parse_close_payload,
+    write_data,  # compiled: the C function itself (cimported by _connection_c.pxd)
+    write_frame,
+)
 from .enums import CloseCode, Opcode, State
 from .events import (
     BinaryMessage,
@@ -323,10 +331,10 @@ class _Connection:
         ``compress`` is passed to the negotiated extensions (False: send this
         message uncompressed). Raises ConnectionStateError unless OPEN.
         """
-        if fin and self._plain and data.__class__ is str:
+        if fin and self._plain and isinstance(data, str):
             # The frame is built straight into the output buffer; an ASCII str
             # is copied once, from the str itself.
-            write_frame(self._out, _OP_TEXT, data, client=self._client)
+            write_data(self._out, _OP_TEXT, data, self._client)
             return
         if not isinstance(data, str):
             raise TypeError(f"send_text needs a str, not {type(data).__name__}")
@@ -336,13 +344,10 @@ class _Connection:
 
     def send_binary(self, data, *, fin: bool = True, compress: bool = True) -> None:
         """Queue a binary message (bytes-like), or a fragment of one with ``fin=False``."""
-        if fin and self._plain and data.__class__ is bytes:
-            write_frame(self._out, _OP_BINARY, data, client=self._client)
-            return
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if fin and self._plain:
-            write_frame(self._out, _OP_BINARY, data, client=self._client)
+            write_data(self._out, _OP_BINARY, data, self._client)
             return
         if self.state is not _OPEN:
             self._check_open()
@@ -352,7 +357,7 @@ class _Connection:
         """Queue one whole message: a ``str`` as text, any other bytes-like
         object as binary (one call for I/O layers whose ``send`` takes both)."""
         if self._plain:
-            write_frame(self._out, _OP_TEXT if isinstance(data, str) else _OP_BINARY, data, client=self._client)
+            write_data(self._out, _OP_TEXT if isinstance(data, str) else _OP_BINARY, data, self._client)
         elif isinstance(data, str):
             self.send_text(data)
         else:
@@ -361,12 +366,12 @@ class _Connection:
     def send_ping(self, payload=b"") -> None:
         """Queue a ping (payload up to 125 bytes; ValueError otherwise)."""
         self._check_open()
-        write_frame(self._out, _OP_PING, payload, client=self._client)
+        write_data(self._out, _OP_PING, payload, self._client)
 
     def send_pong(self, payload=b"") -> None:
         """Queue an unsolicited pong (payload up to 125 bytes)."""
         self._check_open()
-        write_frame(self._out, _OP_PONG, payload, client=self._client)
+        write_data(self._out, _OP_PONG, payload, self._client)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake: queue a close frame with ``code`` and ``reason``.
@@ -383,7 +388,7 @@ class _Connection:
         if state is not _OPEN:
             return
         payload = build_close_payload(code, reason)
-        write_frame(self._out, _OP_CLOSE, payload, client=self._client)
+        write_data(self._out, _OP_CLOSE, payload, self._client)
         self._close_sent = True
         self.state = _CLOSING
         self._plain = False
@@ -453,7 +458,7 @@ class _Connection:
         reason = exc.reason
         if not self._close_sent:
             self._close_sent = True
-            write_frame(self._out, _OP_CLOSE, build_close_payload(code, _truncate_reason(reason)), client=self._client)
+            write_data(self._out, _OP_CLOSE, build_close_payload(code, _truncate_reason(reason)), self._client)
         self._finish(code, reason, exc, True)
 
     def _receive_frames(self, data) -> None:
@@ -501,7 +506,7 @@ class _Connection:
             if op == _OP_PING:
                 self._events.append(Ping(payload))
                 if self._auto_pong and self.state is _OPEN:
-                    write_frame(self._out, _OP_PONG, payload, client=self._client)
+                    write_data(self._out, _OP_PONG, payload, self._client)
                 return False
             if op == _OP_PONG:
                 self._events.append(Pong(payload))
@@ -597,7 +602,7 @@ class _Connection:
         if not self._close_sent:
             self._close_sent = True
             echo = b"" if code == _NO_STATUS else bytes(payload[:2])
-            write_frame(self._out, _OP_CLOSE, echo, client=self._client)
+            write_data(self._out, _OP_CLOSE, echo, self._client)
         self._finish(code, reason, None, not self._client)
         return True
 

@@ -34,3 +34,7 @@ cdef class ServerConnection(_Connection):
 
 cdef class ClientConnection(_Connection):
     cdef object _key
+
+
+# The send path's frame writer: a C call, not a Python one.
+from wsframe._speedups cimport write_data

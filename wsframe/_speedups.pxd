@@ -50,3 +50,9 @@ cdef inline object decode_text(const unsigned char *src, Py_ssize_t start, Py_ss
         return PyUnicode_DecodeUTF8(<const char *>p, n, "strict")
     except UnicodeDecodeError:
         return None
+
+
+# write_frame(out, opcode, payload, client=client) for one whole frame (FIN,
+# no RSV bit): the connection's send path (wsframe/_connection.py, compiled
+# with _connection_c.pxd) calls it directly.
+cpdef write_data(out, opcode, payload, bint client)

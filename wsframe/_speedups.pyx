@@ -342,6 +342,18 @@ def build_frame(opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv
 def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bint rsv2=False, bint rsv3=False,
                 bint client=False, mask=None):
     """Append one frame to the bytearray ``out`` (same arguments as build_frame)."""
+    _append_frame(out, opcode, payload, fin, rsv1, rsv2, rsv3, client, mask)
+
+
+cpdef write_data(out, opcode, payload, bint client):
+    """write_frame(out, opcode, payload, client=client): one whole frame
+    (FIN set, no RSV bit). The connection's send path calls it from C (it is
+    cimported by _connection_c.pxd): no argument parsing per message."""
+    _append_frame(out, opcode, payload, True, False, False, False, client, None)
+
+
+cdef int _append_frame(out, opcode, payload, bint fin, bint rsv1, bint rsv2, bint rsv3, bint client,
+                       mask) except -1:
     cdef Py_buffer dv
     cdef uint8_t key[4]
     cdef int b0, masked
@@ -373,3 +385,4 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
     finally:
         if release:
             PyBuffer_Release(&dv)
+    return 0

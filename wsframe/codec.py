@@ -33,6 +33,7 @@ __all__ = [
     "parse_close_payload",
     "speedups_enabled",
     "validate_utf8",
+    "write_data",
     "write_frame",
 ]
 
@@ -59,7 +60,8 @@ speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 if TYPE_CHECKING:
     # Type checkers see the pure-Python twin's annotated kernels and the
     # parser's stubs (wsframe/_parser.pyi); the C extension has the same API.
-    from ._codec_py import Utf8Validator, apply_mask, build_frame, mask_inplace, validate_utf8, write_frame
+    from ._codec_py import (Utf8Validator, apply_mask, build_frame, mask_inplace, validate_utf8, write_data,
+                            write_frame)
     from ._parser import BinaryMessage, Event, Frame, FrameParser, TextMessage
 else:
     Event = parser_module.Event
@@ -73,6 +75,7 @@ else:
     validate_utf8 = implementation.validate_utf8
     build_frame = implementation.build_frame
     write_frame = implementation.write_frame
+    write_data = implementation.write_data
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
