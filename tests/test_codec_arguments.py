@@ -44,6 +44,7 @@ ENTRY_POINTS = {
         bytearray(b"abcdef") if buffer is None else buffer, mask, offset
     ),
     "validate_utf8": lambda m, data=b"abc": m.validate_utf8(data),
+    "as_bytes": lambda m, data=b"abc": _typed(m.as_bytes(data)),
     "Utf8Validator.feed": lambda m, data=b"abc": m.Utf8Validator().feed(data),
     "build_frame": lambda m, opcode=2, payload=b"ab", fin=True, rsv1=False, rsv2=False, rsv3=False, client=False,
     mask=None: m.build_frame(opcode, payload, fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3, client=client, mask=mask),

@@ -57,6 +57,14 @@ def _byte_view(obj: BytesLike) -> memoryview:
     return view
 
 
+def as_bytes(data: BytesLike) -> bytes:
+    """The bytes of any C-contiguous bytes-like object (TypeError otherwise):
+    the frame parser's input."""
+    if data.__class__ is bytes:
+        return data  # type: ignore[return-value]
+    return _byte_view(data).tobytes()
+
+
 def _check_mask(mask: BytesLike) -> bytes:
     if mask.__class__ is bytes and len(mask) == 4:  # the common case
         return mask  # type: ignore[return-value]

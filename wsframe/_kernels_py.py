@@ -2,14 +2,9 @@
 it is not compiled; compiled, it calls their C versions in _speedups.pyx
 (declared in _speedups.pxd). Same arguments, same results."""
 
-from ._codec_py import _byte_view, _xor
+from ._codec_py import _byte_view, _xor, as_bytes  # noqa: F401 - as_bytes: the parser's input conversion
 
 __all__ = ["decode_text", "unmask_slice"]
-
-
-def as_bytes(data):
-    """The bytes of any C-contiguous bytes-like object (TypeError otherwise)."""
-    return _byte_view(data).tobytes()
 
 
 def unmask_slice(src, start, n, key, kpos, phase):

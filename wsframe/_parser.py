@@ -4,9 +4,10 @@ mode and message assembly, plus the Frame and message event types.
 This file is the pure-Python parser and, compiled by Cython with
 ``_parser_c.pxd`` (which types the hot attributes and locals), the C one:
 ``wsframe._parser_c`` (aiohttp's reader_py.py -> reader_c scheme). Only the
-kernels differ: uncompiled, ``unmask_slice`` and ``decode_text`` come from
-``_kernels_py`` (pure Python); compiled, the .pxd cimports their C versions
-from ``_speedups`` and the star import below only sets unused module names.
+kernels differ: uncompiled, ``unmask_slice``, ``decode_text`` and
+``as_bytes`` come from ``_kernels_py`` (pure Python); compiled, the .pxd
+cimports their C versions from ``_speedups`` (the imports below then only set
+unused module names).
 A buffer ``p`` is bytes here and a ``const unsigned char *`` when compiled:
 the code only indexes and slices it, which means the same in both.
 ``wsframe.codec`` chooses which of the two is used.

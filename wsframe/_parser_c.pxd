@@ -4,7 +4,7 @@
 # wsframe._speedups. The logic itself is only in _parser.py.
 
 cimport cython
-from wsframe._speedups cimport decode_text, unmask_slice
+from wsframe._speedups cimport as_bytes, decode_text, unmask_slice
 
 
 cdef class Event:

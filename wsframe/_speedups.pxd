@@ -56,3 +56,7 @@ cdef inline object decode_text(const unsigned char *src, Py_ssize_t start, Py_ss
 # no RSV bit): the connection's send path (wsframe/_connection.py, compiled
 # with _connection_c.pxd) calls it directly.
 cpdef write_data(out, opcode, payload, bint client)
+
+# The bytes of any C-contiguous bytes-like object: the parser's input
+# (a memoryview of a server's read buffer becomes one bytes copy, in C).
+cpdef bytes as_bytes(data)
