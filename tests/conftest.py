@@ -1,8 +1,10 @@
 """Shared fixtures of the codec test suite.
 
 ``impl`` runs a test once per codec implementation: the pure-Python twin
-(``wsframe._codec_py``, always) and the C extension (``wsframe._speedups``)
-when it is importable. A missing extension skips its parameter with a reason,
+(the kernels of ``wsframe._codec_py`` with the uncompiled parser
+``wsframe._parser``, always) and the C one (``wsframe._speedups`` with
+``wsframe._parser_c``) when it is importable; each is one namespace holding
+the kernels and the parser that goes with them. A missing extension skips its parameter with a reason,
 unless ``WSFRAME_REQUIRE_SPEEDUPS=1`` is set (CI): then it fails.
 
 ``impls`` gives both implementations, (python, c), for differential tests.
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,6 +32,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "wsframe"))
 
 IMPLEMENTATIONS = ("python", "c")
 _MODULES = {"python": "wsframe._codec_py", "c": "wsframe._speedups"}
+_PARSERS = {"python": "wsframe._parser", "c": "wsframe._parser_c"}
+_PARSER_NAMES = ("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser")
 _NAMES = ("apply_mask", "mask_inplace", "validate_utf8", "Utf8Validator", "Frame", "FrameParser", "build_frame")
 
 
@@ -36,11 +41,20 @@ def speedups_required() -> bool:
     return os.environ.get("WSFRAME_REQUIRE_SPEEDUPS", "").strip().lower() in ("1", "true", "yes")
 
 
-def _load(name: str) -> ModuleType:
+def _combined(kernels: ModuleType, parser: ModuleType) -> Any:
+    """One implementation as the tests use it: the kernels' names and the parser's."""
+    ns = SimpleNamespace(**{k: v for k, v in vars(kernels).items() if not k.startswith("__")})
+    for n in _PARSER_NAMES:
+        setattr(ns, n, getattr(parser, n))
+    ns.__name__ = kernels.__name__
+    return ns
+
+
+def _load(name: str) -> Any:
     """Import one implementation; skip (or fail, when required) a missing C extension."""
     modname = _MODULES[name]
     try:
-        module = importlib.import_module(modname)
+        module = _combined(importlib.import_module(modname), importlib.import_module(_PARSERS[name]))
     except ImportError as exc:
         if name == "python":
             raise
@@ -58,18 +72,18 @@ def _load(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="session", params=IMPLEMENTATIONS)
-def impl(request) -> ModuleType:
+def impl(request) -> Any:
     """The codec implementation under test (python twin or C extension)."""
     return _load(request.param)
 
 
 @pytest.fixture(scope="session")
-def py_impl() -> ModuleType:
+def py_impl() -> Any:
     return _load("python")
 
 
 @pytest.fixture(scope="session")
-def c_impl() -> ModuleType:
+def c_impl() -> Any:
     return _load("c")
 
 

@@ -86,8 +86,8 @@ def test_connection_cases_cover_wsframe_both_codecs(smoke_results):
             rows = [r for r in smoke_results if r.case == case and r.impl == impl]
             assert rows and all(r.ok or r.status.startswith("skipped") for r in rows), (case, impl)
     from benchmarks import peers_conn
-    import wsframe._codec_py as py
 
+    py = peers._wsframe_codec("wsframe._codec_py", "wsframe._parser")
     mod = peers_conn.wsframe_connection_module(py)
     assert mod.FrameParser is py.FrameParser and mod.write_frame is py.write_frame and mod.Frame is py.Frame
     conn = mod.ServerConnection()

@@ -16,12 +16,8 @@ from typing import Literal, Optional, Union
 
 
 __all__ = [
-    "BinaryMessage",
-    "Event",
-    "TextMessage",
-    "Frame",
-    "FrameParser",
     "Utf8Validator",
+    "as_bytes",
     "apply_mask",
     "build_frame",
     "mask_inplace",
@@ -243,20 +239,6 @@ def validate_utf8(data: BytesLike) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-_PARSER_NAMES = frozenset(("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser"))
-
-
-def __getattr__(name: str):
-    """The parser and its event types live in wsframe/_parser.py (written
-    once, for both implementations); they are reachable here too, so this
-    module still offers the whole pure-Python codec API."""
-    if name in _PARSER_NAMES:
-        from . import _parser
-
-        return getattr(_parser, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _random_pool = bytearray()

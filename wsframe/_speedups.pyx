@@ -256,19 +256,6 @@ cdef bint mask_ascii(unsigned char *dst, const unsigned char *src, size_t n, con
     return wsf_ascii(dst, n) != 0
 
 
-_PARSER_NAMES = frozenset(("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser"))
-
-
-def __getattr__(name):
-    """The parser and its event types live in wsframe._parser_c (compiled
-    from wsframe/_parser.py); they are reachable here too, so this module
-    still offers the whole C codec API."""
-    if name in _PARSER_NAMES:
-        from . import _parser_c
-        return getattr(_parser_c, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # Random masking keys, drawn from os.urandom in batches: one system call per
 # 1024 client frames instead of one per frame.
 cdef uint8_t _pool[4096]
