@@ -259,48 +259,59 @@ def test_against_websockets_server_wss(tmp_path):
             assert ws.recv(timeout=5) == "over tls"
 
 
-def test_messages_before_a_peer_error_are_returned_and_answered_first():
-    """A server sends a message and a protocol violation in one segment: recv()
-    returns the message, the answer goes out before our close frame (1002)."""
-    import socket
-    import threading
-
-    from wsframe.client import ConnectionClosedError, connect
+def _server_sending_a_message_then_a_bad_frame(lsock: socket.socket, seen: dict, later: "threading.Event | None"):
+    """Accept one client; send "hello" and a frame with reserved opcode 3 (in
+    one segment, or after ``later`` is set); record the frames the client sends."""
     from wsframe.codec import FrameParser, build_frame
     from wsframe.handshake import accept_key
+
+    conn, _ = lsock.accept()
+    with conn:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
+        bad = b"\x83\x00"  # reserved opcode 3
+        conn.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
+            + build_frame(1, b"hello") + (b"" if later else bad)
+        )
+        if later is not None:
+            assert later.wait(5)
+            conn.sendall(bad)
+        parser = FrameParser(server=True)
+        frames = []
+        conn.settimeout(5)
+        while not any(f.opcode == 8 for f in frames):
+            data = conn.recv(4096)
+            if not data:
+                break
+            frames += parser.feed(data)
+        seen["frames"] = [(f.opcode, f.payload) for f in frames]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["same-read", "later-read"])
+def test_messages_before_a_peer_error_are_returned_and_answered_first(split):
+    """A server sends a message and a protocol violation, in one segment or the
+    violation after recv() returned the message: the answer goes out before our
+    close frame (1002). In the later-read case the reader holds the failure
+    (failure_pending) until the application comes back for the next message."""
+    from test_server_helpers import wait_for
 
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(1)
-    seen = {}
-
-    def serve():
-        conn, _ = lsock.accept()
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += conn.recv(4096)
-            key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
-            conn.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
-                + build_frame(1, b"hello") + b"\x83\x00"  # a message, then reserved opcode 3
-            )
-            parser = FrameParser(server=True)
-            frames = []
-            conn.settimeout(5)
-            while not any(f.opcode == 8 for f in frames):
-                data = conn.recv(4096)
-                if not data:
-                    break
-                frames += parser.feed(data)
-            seen["frames"] = [(f.opcode, f.payload) for f in frames]
-
-    t = threading.Thread(target=serve)
+    seen: dict = {}
+    later = threading.Event() if split else None
+    t = threading.Thread(target=_server_sending_a_message_then_a_bad_frame, args=(lsock, seen, later))
     t.start()
     try:
         ws = connect(f"ws://127.0.0.1:{lsock.getsockname()[1]}/", open_timeout=5, close_timeout=2)
         assert ws.recv(timeout=5) == "hello"
+        if later is not None:
+            later.set()
+            wait_for(lambda: ws.conn.failure_pending, what="the reader to hold the peer's error")
         ws.send("answer")
         with pytest.raises(ConnectionClosedError) as info:
             ws.recv(timeout=5)
