@@ -10,7 +10,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Type
 
 from ._cli_common import USAGE, CLIError, check_file, setup_logging
 
@@ -103,7 +103,7 @@ def _print_message(msg: Any, full_hex: bool) -> None:
         print(f"< binary {len(data)} bytes: {shown}", flush=True)
 
 
-def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: type) -> None:
+def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: Type[BaseException]) -> None:
     """Send each line of standard input; set ``eof`` at its end. Reads the file
     descriptor directly, so the process can exit while this thread waits."""
     pending = b""

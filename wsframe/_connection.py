@@ -196,7 +196,7 @@ class _Connection:
 
     # -- public I/O -----------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: Union[bytes, bytearray, memoryview]) -> None:
         """Feed bytes read from the transport. Never raises for anything the peer sent.
 
         ``data`` may be any bytes-like object (a memoryview of a reused read

@@ -66,6 +66,8 @@ class ClientWebSocket:
         self.conn = conn
         self.close_timeout = close_timeout
         self.write_timeout = write_timeout
+        high: Optional[int]
+        low: Optional[int]
         if isinstance(max_queue, tuple):
             high, low = max_queue
         else:

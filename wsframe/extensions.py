@@ -47,9 +47,12 @@ as is, e.g. already-compressed data).
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from .exceptions import InvalidHandshake
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codec import BytesLike
 
 __all__ = [
     "ClientExtensionFactory",
@@ -98,7 +101,7 @@ class Extension:
         """
         return payload
 
-    def encode(self, opcode: int, payload: bytes, fin: bool, compress: bool = True) -> Tuple[bytes, int]:
+    def encode(self, opcode: int, payload: BytesLike, fin: bool, compress: bool = True) -> Tuple[BytesLike, int]:
         """Transform one outgoing data frame's payload; return (payload, rsv bits to set)."""
         return payload, 0
 

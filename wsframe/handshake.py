@@ -41,9 +41,12 @@ import binascii
 import hashlib
 import os
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .exceptions import HandshakeError, InvalidHandshake, InvalidStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codec import BytesLike
 
 __all__ = [
     "GUID",
@@ -292,7 +295,7 @@ class HeadReader:
         self._scanned = 0
         self.done = False
 
-    def feed(self, data: bytes) -> Optional[Tuple[bytes, bytes]]:
+    def feed(self, data: BytesLike) -> Optional[Tuple[bytes, bytes]]:
         """Add bytes; the (head, rest) pair once the head is complete, else None."""
         if self.done:
             raise RuntimeError("head already complete")

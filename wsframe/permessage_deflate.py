@@ -114,7 +114,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union
 
 from .exceptions import PayloadTooBig, ProtocolError
 from .extensions import (
@@ -125,6 +125,9 @@ from .extensions import (
     NegotiationError,
     ServerExtensionFactory,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .codec import BytesLike
 
 __all__ = [
     "ClientPerMessageDeflate",
@@ -244,6 +247,11 @@ class PerMessageDeflate(Extension):
     name = NAME
     rsv_bits = RSV1
 
+    _encoder: Optional[zlib._Compress]
+    _decoder: Optional[zlib._Decompress]
+    _compress: Optional[Callable[[BytesLike], bytes]]  # the encoder's bound methods, set with it
+    _flush: Optional[Callable[[int], bytes]]
+
     def __init__(
         self,
         *,
@@ -291,7 +299,7 @@ class PerMessageDeflate(Extension):
 
     # -- sending -----------------------------------------------------------------
 
-    def encode(self, opcode: int, payload, fin: bool, compress: bool = True) -> Tuple[bytes, int]:
+    def encode(self, opcode: int, payload: BytesLike, fin: bool, compress: bool = True) -> Tuple[BytesLike, int]:
         if fin and opcode:
             # A whole message in one frame (the common case): no fragment state to keep.
             # (A new message never starts while a fragmented one is being sent: the
@@ -302,7 +310,9 @@ class PerMessageDeflate(Extension):
             if compress_ is None:
                 self._new_encoder()
                 compress_ = self._compress
+                assert compress_ is not None  # set by _new_encoder
             data = compress_(payload)
+            assert self._flush is not None  # set with _compress
             if data:
                 data += self._flush(self._end_flush)
             else:
@@ -311,7 +321,7 @@ class PerMessageDeflate(Extension):
             return (data[:-4] if len(data) < _SMALL else memoryview(data)[:-4]), RSV1
         return self._encode_fragment(opcode, payload, fin, compress)
 
-    def _encode_fragment(self, opcode: int, payload, fin: bool, compress: bool) -> Tuple[bytes, int]:
+    def _encode_fragment(self, opcode: int, payload: BytesLike, fin: bool, compress: bool) -> Tuple[BytesLike, int]:
         if opcode:  # first frame of a fragmented message
             if not compress:
                 self._deflating = False
@@ -326,6 +336,7 @@ class PerMessageDeflate(Extension):
                 self._deflating = False
         if self._compress is None:
             self._new_encoder()
+        assert self._compress is not None and self._flush is not None  # set by _new_encoder
         data = self._compress(payload)
         if fin:
             if data:

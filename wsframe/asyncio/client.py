@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as _ssl
-from typing import Any, Generator, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Generator, Iterable, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..connection import ClientConnection
@@ -137,9 +137,10 @@ class connect:
         host_header = f"[{self.host}]" if ":" in self.host else self.host
         if self.port != (443 if self.secure else 80):
             host_header += f":{self.port}"
-        self._conn_kwargs = dict(origin=origin, subprotocols=tuple(subprotocols), extensions=tuple(extensions),
-                                 extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-                                 max_fragments=max_fragments, max_header_size=max_header_size)
+        self._conn_kwargs: Dict[str, Any] = dict(
+            origin=origin, subprotocols=tuple(subprotocols), extensions=tuple(extensions),
+            extra_headers=tuple(extra_headers), max_message_size=max_message_size,
+            max_fragments=max_fragments, max_header_size=max_header_size)
         if connection_options:
             self._conn_kwargs.update(connection_options)
         self._host_header = host_header

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple,
+                    Union)
 
 from .. import events as _ev
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
 from .fragments import send_fragments
 from .protocol import ConnectionProtocol, Options, logger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..codec import BytesLike
 
 __all__ = ["WebSocket", "Data"]
 
@@ -133,7 +137,7 @@ class WebSocket(ConnectionProtocol):
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: BytesLike) -> None:
         # The hot path (ConnectionProtocol.data_received with _events_received inlined).
         if self._discard:  # closing, or a peer failure waits behind queued messages
             if self._draining:
@@ -143,7 +147,7 @@ class WebSocket(ConnectionProtocol):
         conn.hold_failures = self._unanswered
         conn.receive_data(data)
         self._active = True
-        events = conn.events()
+        events: List[Any] = conn.events()  # Any: the class identity test below narrows, which mypy cannot follow
         if events:
             q = self._messages
             before = len(q)
@@ -420,7 +424,7 @@ class WebSocket(ConnectionProtocol):
             return closed_exception(self._sent_close[0], self._sent_close[1])
         return ConnectionClosedError(1006, "connection is not open")
 
-    async def ping(self, data: Union[str, bytes, None] = None) -> Awaitable[float]:
+    async def ping(self, data: Union[str, BytesLike, None] = None) -> Awaitable[float]:
         """Send a ping; returns an awaitable that gives the round-trip time
         (seconds) when the matching pong arrives (a pong also answers every
         earlier ping). ``data`` defaults to 4 random bytes."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
@@ -48,7 +48,7 @@ async def send_fragments(ws: "WebSocket", message: Any) -> None:
                 ws._start_close(1011, "fragmented message interrupted")
             raise TypeError("fragments must be all str or all bytes-like")
         if text:
-            conn.send_text(current, fin=fin)
+            conn.send_text(cast(str, current), fin=fin)  # text: isinstance(current, str), checked above
         else:
             conn.send_binary(current, fin=fin)
         started = True

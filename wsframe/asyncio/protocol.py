@@ -34,9 +34,12 @@ import asyncio
 import logging
 import socket
 from collections import deque
-from typing import Any, Deque, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
 
 from ..connection import ClientConnection, ServerConnection, State
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..codec import BytesLike
 
 __all__ = ["ConnectionProtocol", "Options"]
 
@@ -151,7 +154,7 @@ class ConnectionProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(self.options.high_water, self.options.low_water)
         self._flush()  # the client's request
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: BytesLike) -> None:
         if self._discard:  # closing, or a peer failure waits behind delivered messages
             if self._draining:
                 self._discarded(len(data))

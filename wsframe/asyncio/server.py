@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ssl as _ssl
-from typing import Any, Awaitable, Callable, Generator, Iterable, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, Generator, Iterable, Optional, Sequence, Set, Tuple, Union
 
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionStateError
@@ -66,6 +66,8 @@ def _response_parts(resp: Any) -> Tuple[int, str, Iterable[Tuple[str, str]]]:
 
 class ServerWebSocket(WebSocket):
     """The server side of one connection: answers the handshake, runs the handler task."""
+
+    conn: ServerConnection
 
     def __init__(self, server: "Server", overflow: bool) -> None:
         auto = not overflow and server.process_request is None
@@ -323,7 +325,7 @@ class serve:
             raise ValueError("max_connections must be >= 1")
         self._handler = handler
         self._where = (host, port, sock)
-        self._create_options = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
+        self._create_options: Dict[str, Any] = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
         self._process_request = process_request
         self._max_connections = max_connections
         self._options = Options(handshake_timeout=handshake_timeout, close_timeout=close_timeout,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from types import ModuleType
-from typing import Any, Callable, Deque, Iterator
+from typing import Any, Callable, Deque, Iterator, List, cast
 
 from .. import codec
 from ..exceptions import ProtocolError
@@ -134,7 +134,7 @@ def make_received_frames(fp: ModuleType, original: Callable[[Any], Iterator[Any]
         # own frame_inbound_header hooks judge them below, as in wsproto.
         parser = FrameParser(server, None, 0x70) if extensions else FrameParser(server, None)
         try:
-            frames = parser.feed(data)
+            frames = cast("List[codec.Frame]", parser.feed(data))  # not messages=True: Frame objects only
         except ProtocolError:
             return -1
         if not frames:

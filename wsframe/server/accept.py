@@ -9,12 +9,16 @@ import logging
 import socket
 import ssl
 import time
-from typing import Any, Dict, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set
 
 from ..connection import ServerConnection
 from .app import PHASE_OPENING, PHASE_TLS, ServerWebSocket, format_address
 from .poller import EV_READ
 from .tls import TLS_DONE, TLS_FAILED, tls_handshake_step
+
+if TYPE_CHECKING:  # pragma: no cover
+    # In Acceptor's body the name socket is its attribute, not the module.
+    from socket import socket as Socket
 
 __all__ = ["Acceptor", "bind"]
 
@@ -111,7 +115,7 @@ class Acceptor:
                 self._poller.register(self.socket.fileno(), EV_READ)
                 self._accept()
 
-    def _add_connection(self, sock: socket.socket, addr: Any) -> None:
+    def _add_connection(self, sock: Socket, addr: Any) -> None:
         overflow = len(self._conns) - self._n_overflow >= self.max_connections
         if overflow and self._n_overflow >= 16 + self.max_connections // 16:
             sock.close()  # too many already waiting for their 503

@@ -11,6 +11,7 @@ from ..enums import CloseCode
 if TYPE_CHECKING:  # pragma: no cover
     import socket
 
+    from ..codec import BytesLike
     from .loop import Server
 
 __all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address",
@@ -178,7 +179,7 @@ class ServerWebSocket:
             self.dirty = True
             self.server._dirty.append(self)
 
-    def ping(self, payload: bytes = b"") -> None:
+    def ping(self, payload: BytesLike = b"") -> None:
         """Send a ping (up to 125 bytes of payload)."""
         self.conn.send_ping(payload)
         self._mark_dirty()

@@ -76,6 +76,8 @@ class ConnectionIO:
     _accept_paused: bool
     _accept_resume_at: float
     _on_message: Callable[[ServerWebSocket, Any], None]
+    # From Acceptor.
+    _tls_handshake: Callable[[ServerWebSocket], None]
 
     # -- reading -----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import signal
 import socket
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 from .app import Application
 from .loop import DEFAULT_STOP_TIMEOUT, Server
@@ -69,7 +69,7 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
     reserve.bind((host, port))
     port = reserve.getsockname()[1]
     pids: Dict[int, int] = {}  # pid -> worker number
-    stopping = []  # non-empty once SIGINT/SIGTERM arrived (or a crash loop was found)
+    stopping: List[bool] = []  # non-empty once SIGINT/SIGTERM arrived (or a crash loop was found)
 
     def stop_all(signum: Optional[int] = None, frame: Any = None) -> None:
         if signum is not None and not stopping:

@@ -11,7 +11,7 @@ Also the access-log helpers (uvicorn's ``"WebSocket /path" STATUS`` lines).
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from urllib.parse import quote
 
 from ._asgi import internal_error, response_head
@@ -31,7 +31,11 @@ class Responses:
     """Denial and error responses (see the module docstring). The host provides ``transport``,
     ``scope``, ``_server_state``, ``_state``, ``_response`` and ``_deliver``."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:
+        # Empty: the host's __slots__ hold the attributes below. Hidden from
+        # type checkers, which would reject assigning _state and _response
+        # (names not in this class's own __slots__).
+        __slots__ = ()
 
     transport: Any
     scope: Dict[str, Any]

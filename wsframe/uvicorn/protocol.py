@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional
 
 from uvicorn.config import Config
 from uvicorn.logging import TRACE_LOG_LEVEL
@@ -53,6 +53,9 @@ from ._responses import HANDSHAKE as _HANDSHAKE
 from ._responses import OPEN as _OPEN
 from ._responses import RESPONSE as _RESPONSE
 from ._responses import Responses, client_address, log_prefix, request_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..codec import BytesLike
 
 __all__ = ["WSFrameProtocol"]
 
@@ -131,7 +134,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         if _logger.level <= TRACE_LOG_LEVEL:
             _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection made", log_prefix(get_remote_addr(transport)))
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: BytesLike) -> None:
         if self._draining:
             self._drained += len(data)
             if self._drained > _DRAIN_BYTES:
