@@ -468,32 +468,25 @@ class _Connection:
         except ProtocolError as exc:
             items = getattr(exc, "frames", None) or ()
             error = exc
-        if items:
-            events = self._events
-            # Errors after messages delivered from here on stay pending (_fail).
-            self._mark = len(events)
-            try:
-                if self.state is _OPEN:
-                    append = events.append
-                    for item in items:
-                        if item.__class__ is not Frame:  # a message event from the parser
-                            append(item)
-                        elif self._frame(item):
-                            return
-                else:  # CLOSING: data after our close frame is dropped
-                    for item in items:
-                        if item.__class__ is Frame and self._frame(item):
-                            return
-                if error is not None:
-                    self._fail(error)
-            finally:
-                self._mark = -1
-        elif error is not None:
-            self._mark = len(self._events)
-            try:
+        events = self._events
+        # Peer errors from here on may stay pending behind the messages (_fail).
+        self._mark = len(events)
+        try:
+            if self.state is _OPEN:
+                append = events.append
+                for item in items:
+                    if item.__class__ is not Frame:  # a message event from the parser
+                        append(item)
+                    elif self._frame(item):
+                        return
+            else:  # CLOSING: data after our close frame is dropped
+                for item in items:
+                    if item.__class__ is Frame and self._frame(item):
+                        return
+            if error is not None:
                 self._fail(error)
-            finally:
-                self._mark = -1
+        finally:
+            self._mark = -1
 
     def _frame(self, frame) -> bool:
         """Handle any frame off the fast path; True when the connection ended."""
