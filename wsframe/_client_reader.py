@@ -87,7 +87,6 @@ def _loop(ws: "ClientWebSocket") -> None:
             continue
         with lock:
             if n:
-                conn.hold_failures = ws._unanswered
                 conn.receive_data(view[:n])
             else:
                 conn.receive_eof()

@@ -83,9 +83,6 @@ class ClientWebSocket:
         self._io = SocketIO(sock)
         self._out = OutputQueue(self._io, self._lock, self._write_failed, self._release_socket)
         self._messages: Deque[Union[str, bytes]] = deque()
-        # A message was queued and recv() has not come back for the next one: a
-        # peer error is then held (failure_pending) so our answers go first.
-        self._unanswered = False
         self._queued_bytes = 0
         self._paused = False  # the queue is full: the reader waits
         self._pings: dict = {}  # payload -> (Event, monotonic time sent)
@@ -236,7 +233,7 @@ class ClientWebSocket:
                     continue
                 if self._closed is not None:
                     raise self._closed
-                self._unanswered = False  # every message was taken: a peer error need not wait
+                self.conn.hold_failures = False  # every message was taken: a peer error need not wait
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError("no message within the timeout")
@@ -281,7 +278,9 @@ class ClientWebSocket:
                 self._messages.append(e.data)
                 self._queued_bytes += len(e.data)
                 got = True
-                self._unanswered = True
+                # Until recv() comes back for the next message, a peer error
+                # is held (failure_pending) so that our answers go first.
+                self.conn.hold_failures = True
             elif t is _ev.Pong:
                 self._pong(bytes(e.payload))
             elif t is _ev.Connected:

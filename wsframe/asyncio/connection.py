@@ -75,9 +75,6 @@ class WebSocket(ConnectionProtocol):
         self._qbytes = 0
         self._waiter: Any = None
         self._iter_waiter = False  # the waiter is __anext__'s: it takes the message itself
-        # A message was delivered and the application has not come back for the
-        # next one: a peer error is then held until it does (its answers go first).
-        self._unanswered = False
         self._flush_handle: Any = None
         self._unsent = 0  # bytes of replies collected during a batch, not yet written
         self._high = options.high_water
@@ -144,7 +141,6 @@ class WebSocket(ConnectionProtocol):
                 self._discarded(len(data))
             return
         conn = self.conn
-        conn.hold_failures = self._unanswered
         conn.receive_data(data)
         self._active = True
         events: List[Any] = conn.events()  # Any: the class identity test below narrows, which mypy cannot follow
@@ -162,7 +158,7 @@ class WebSocket(ConnectionProtocol):
                     self._event(e)
             if len(q) != before:
                 self._got_message = True
-                self._unanswered = True
+                conn.hold_failures = True  # until the application comes back for the next message
                 self._qbytes += size
                 w = self._waiter
                 if w is not None:
@@ -198,7 +194,7 @@ class WebSocket(ConnectionProtocol):
                 self._event(e)
         if len(q) != before:
             self._got_message = True
-            self._unanswered = True
+            self.conn.hold_failures = True  # until the application comes back for the next message
             self._qbytes += size
             self._wake()
             if self._qbytes > self._high:
@@ -280,7 +276,7 @@ class WebSocket(ConnectionProtocol):
                     continue
                 w = self._waiter = self._loop.create_future()
                 self._iter_waiter = False
-                self._unanswered = False
+                self.conn.hold_failures = False  # the application waits: every message was answered
                 if timeout is not None and timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
@@ -324,7 +320,7 @@ class WebSocket(ConnectionProtocol):
             return self._anext()
         w = self._waiter = self._loop.create_future()
         self._iter_waiter = True
-        self._unanswered = False
+        self.conn.hold_failures = False  # the application waits: every message was answered
         return w
 
     async def _anext(self) -> Data:
@@ -345,7 +341,7 @@ class WebSocket(ConnectionProtocol):
                     raise StopAsyncIteration from None
             w = self._waiter = self._loop.create_future()
             self._iter_waiter = False
-            self._unanswered = False
+            self.conn.hold_failures = False  # the application waits: every message was answered
             try:
                 await w
             finally:
@@ -368,14 +364,8 @@ class WebSocket(ConnectionProtocol):
         conn = self.conn
         c = message.__class__
         try:
-            if c is bytes:
-                conn.send_binary(message)
-            elif c is str:
-                conn.send_text(message)  # type: ignore[arg-type]
-            elif isinstance(message, (bytes, bytearray, memoryview)):
-                conn.send_binary(message)
-            elif isinstance(message, str):
-                conn.send_text(message)
+            if c is bytes or c is str or isinstance(message, (str, bytes, bytearray, memoryview)):
+                conn.send_message(message)
             else:
                 await send_fragments(self, message)
                 return
