@@ -156,22 +156,13 @@ def _wsframe_adapter(mod, label: str) -> SimpleNamespace:
     )
 
 
-def _wsframe_codec(kernels: str, parser: str) -> SimpleNamespace:
-    """One wsframe codec implementation: the kernels module's names plus the
-    frame parser that goes with it (compiled, or the same source uncompiled)."""
-    k, p = importlib.import_module(kernels), importlib.import_module(parser)
-    ns = SimpleNamespace(**{n: v for n, v in vars(k).items() if not n.startswith("__")})
-    for n in ("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser"):
-        setattr(ns, n, getattr(p, n))
-    ns.__name__ = k.__name__
-    return ns
-
-
 def _load_wsframe_c():
     if os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no"):
         raise Unavailable("WSFRAME_NO_EXTENSIONS is set")
     try:
-        mod = _wsframe_codec("wsframe._speedups", "wsframe._parser_c")
+        from wsframe.codec import _load_implementation
+
+        mod = _load_implementation(compiled=True)
     except ImportError as exc:
         raise Unavailable(f"wsframe C extension not built ({exc})") from None
     ns = _wsframe_adapter(mod, "wsframe C")
@@ -181,7 +172,9 @@ def _load_wsframe_c():
 
 
 def _load_wsframe_py():
-    mod = _wsframe_codec("wsframe._codec_py", "wsframe._parser")
+    from wsframe.codec import _load_implementation
+
+    mod = _load_implementation(compiled=False)
     ns = _wsframe_adapter(mod, "wsframe Python")
     ns.version = f"wsframe {_wsframe_version()} (pure Python)"
     return ns

@@ -12,13 +12,13 @@ unless ``WSFRAME_REQUIRE_SPEEDUPS=1`` is set (CI): then it fails.
 
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from wsframe.codec import _load_implementation
 
 # Modest defaults: the suite runs on small shared machines. Tests that need
 # fewer examples say so with their own @settings.
@@ -32,8 +32,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "wsframe"))
 
 IMPLEMENTATIONS = ("python", "c")
 _MODULES = {"python": "wsframe._codec_py", "c": "wsframe._speedups"}
-_PARSERS = {"python": "wsframe._parser", "c": "wsframe._parser_c"}
-_PARSER_NAMES = ("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser")
 _NAMES = ("apply_mask", "mask_inplace", "validate_utf8", "Utf8Validator", "Frame", "FrameParser", "build_frame")
 
 
@@ -41,20 +39,11 @@ def speedups_required() -> bool:
     return os.environ.get("WSFRAME_REQUIRE_SPEEDUPS", "").strip().lower() in ("1", "true", "yes")
 
 
-def _combined(kernels: ModuleType, parser: ModuleType) -> Any:
-    """One implementation as the tests use it: the kernels' names and the parser's."""
-    ns = SimpleNamespace(**{k: v for k, v in vars(kernels).items() if not k.startswith("__")})
-    for n in _PARSER_NAMES:
-        setattr(ns, n, getattr(parser, n))
-    ns.__name__ = kernels.__name__
-    return ns
-
-
 def _load(name: str) -> Any:
     """Import one implementation; skip (or fail, when required) a missing C extension."""
     modname = _MODULES[name]
     try:
-        module = _combined(importlib.import_module(modname), importlib.import_module(_PARSERS[name]))
+        module = _load_implementation(name == "c")
     except ImportError as exc:
         if name == "python":
             raise

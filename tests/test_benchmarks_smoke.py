@@ -87,7 +87,9 @@ def test_connection_cases_cover_wsframe_both_codecs(smoke_results):
             assert rows and all(r.ok or r.status.startswith("skipped") for r in rows), (case, impl)
     from benchmarks import peers_conn
 
-    py = peers._wsframe_codec("wsframe._codec_py", "wsframe._parser")
+    from wsframe.codec import _load_implementation
+
+    py = _load_implementation(compiled=False)
     mod = peers_conn.wsframe_connection_module(py)
     assert mod.FrameParser is py.FrameParser and mod.write_frame is py.write_frame and mod.Frame is py.Frame
     conn = mod.ServerConnection()

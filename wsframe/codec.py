@@ -12,7 +12,7 @@ same source) are used. ``speedups_enabled`` tells which one is active.
 from __future__ import annotations
 
 import os
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Tuple, Union
 
 from .enums import CloseCode, is_valid_close_code
@@ -78,6 +78,22 @@ else:
     write_data = implementation.write_data
 
 BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def _load_implementation(compiled: bool) -> SimpleNamespace:
+    """One implementation as a namespace of its kernels' names and its
+    parser's: compiled (``_speedups`` + ``_parser_c``; ImportError when not
+    built) or the pure-Python twin (``_codec_py`` + ``_parser``). For tests and
+    benchmarks that run both side by side; other code uses this module's names."""
+    import importlib
+
+    kernels = importlib.import_module("wsframe._speedups" if compiled else "wsframe._codec_py")
+    parser = importlib.import_module("wsframe._parser_c" if compiled else "wsframe._parser")
+    ns = SimpleNamespace(**{k: v for k, v in vars(kernels).items() if not k.startswith("__")})
+    for name in ("Event", "TextMessage", "BinaryMessage", "Frame", "FrameParser"):
+        setattr(ns, name, getattr(parser, name))
+    ns.__name__ = kernels.__name__
+    return ns
 
 
 def parse_close_payload(payload: BytesLike) -> Tuple[int, str]:
