@@ -148,14 +148,20 @@ start_echo_server
 run websocket-client "$work" websocket_client "websocket_client:mask,websocket_client:utf8" --pyargs websocket.tests
 
 # The older accepted releases: each installed over the newest, its own suite from its sdist.
+installed_is() {  # installed_is MODULE VERSION: the venv imports that version (and no other copy)
+    "$py" -c "import sys, $1; v = $1.__version__; print('$1', v, 'from', $1.__file__); sys.exit(v != '$2')"
+}
 for v in $WSPROTO_OLDER; do
     quiet_pip "$py" -m pip install -q --no-deps "wsproto==$v"
+    installed_is wsproto "$v"
     quiet_pip "$py" -m pip download -q --no-deps --no-binary wsproto -d "$work/sdist-$v" "wsproto==$v"
     tar -xzf "$work/sdist-$v"/wsproto-*.tar.gz -C "$work"
-    run "wsproto-$v" "$work/wsproto-$v" wsproto "wsproto:parse,wsproto:mask,wsproto:build,wsproto:events" tests
+    tests=tests; [ -d "$work/wsproto-$v/tests" ] || tests=test  # 1.2.x names its folder test/
+    run "wsproto-$v" "$work/wsproto-$v" wsproto "wsproto:parse,wsproto:mask,wsproto:build,wsproto:events" "$tests"
 done
 for v in $WEBSOCKET_CLIENT_OLDER; do
     quiet_pip "$py" -m pip install -q --no-deps "websocket-client==$v"
+    installed_is websocket "$v"
     start_echo_server
     run "websocket-client-$v" "$work" websocket_client "websocket_client:mask,websocket_client:utf8" \
         --pyargs websocket.tests
