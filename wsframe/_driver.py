@@ -24,7 +24,7 @@ from .connection import State
 
 __all__ = [
     "Driver", "tick_interval", "drain_time", "failure_grace",
-    "KEEP", "FLUSH", "ABORT", "FAIL",
+    "KEEP", "FLUSH", "ABORT", "FAIL", "PING",
     "KEEPALIVE_PAYLOAD", "REASON_KEEPALIVE", "REASON_IDLE", "REASON_MESSAGE", "REASON_INTERNAL",
     "REASON_SHUTDOWN", "REASON_GOING_AWAY",
 ]
@@ -34,6 +34,7 @@ KEEP = 0  # nothing to do
 FLUSH = 1  # the driver queued something on the connection (ping, close frame, failure): take events, write
 ABORT = 2  # drop the transport now (a deadline of the transport itself passed)
 FAIL = 3  # a close frame is queued: write it, then drop the transport without waiting for the peer
+PING = 4  # send a keepalive ping now (KEEPALIVE_PAYLOAD, or a payload of the layer's to measure latency)
 
 # The close frames the transport rules send: one code and one reason each.
 KEEPALIVE_PAYLOAD = b"wsframe keepalive"
@@ -147,14 +148,14 @@ class Driver:
     # -- the clock -------------------------------------------------------------------------
 
     def check(self, now: float) -> int:
-        """Apply every deadline at time ``now``; returns KEEP, FLUSH, ABORT or FAIL (module constants).
+        """Apply every deadline at time ``now``; returns KEEP, FLUSH, ABORT, FAIL or PING (module constants).
 
         The opening handshake, the drain, stalled output and the closing
         handshake drop the transport (ABORT). A held peer error is applied
         after the grace period (FLUSH). The message time limit (1008) and idle
         time (1001) queue a close frame (FLUSH; the closing handshake is then
-        bounded by ``close_timeout``); a keepalive ping goes out after
-        ``ping_interval`` without input (FLUSH), and no input within
+        bounded by ``close_timeout``); a keepalive ping is due after
+        ``ping_interval`` without input (PING: the layer sends it), and no input within
         ``ping_timeout`` after it queues 1011 and drops (FAIL).
         """
         if self.active:
@@ -202,8 +203,7 @@ class Driver:
                     return FAIL
             elif now - self.last_recv > t:
                 self.ping_sent_at = now
-                conn.send_ping(KEEPALIVE_PAYLOAD)
-                return FLUSH
+                return PING
         t = lim.idle_timeout
         if t is not None and now - self.last_recv > t:
             return self._close(now, CODE_IDLE, REASON_IDLE)

@@ -346,6 +346,10 @@ class Transport:
         if action == _FLUSH:
             self.after_io()
             return
+        if action == _driver.PING:
+            self.conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
+            self.after_io()
+            return
         if action != _ABORT:  # FAIL: the close frame goes out, then the socket is dropped
             self.close_code = self.conn.close_code or _driver.CODE_KEEPALIVE
             self.after_io()
