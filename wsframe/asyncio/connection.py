@@ -159,7 +159,7 @@ class WebSocket(ConnectionProtocol):
                     self._event(e)
             if len(q) != before:
                 drv.got_message = True
-                drv.delivered()  # a peer error now waits until the application comes back for more
+                conn.hold_failures = True  # Driver.delivered(), inlined on the per-message path
                 self._qbytes += size
                 w = self._waiter
                 if w is not None:
@@ -196,7 +196,7 @@ class WebSocket(ConnectionProtocol):
         if len(q) != before:
             drv = self._drv
             drv.got_message = True
-            drv.delivered()  # a peer error now waits until the application comes back for more
+            self.conn.hold_failures = True  # Driver.delivered(), inlined on the per-message path
             self._qbytes += size
             self._wake()
             if self._qbytes > self._high:
@@ -277,7 +277,7 @@ class WebSocket(ConnectionProtocol):
                     continue
                 w = self._waiter = self._loop.create_future()
                 self._iter_waiter = False
-                self._drv.answered()  # the application waits: every message was answered
+                self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
                 if timeout is not None and timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
@@ -319,7 +319,7 @@ class WebSocket(ConnectionProtocol):
             return self._anext()
         w = self._waiter = self._loop.create_future()
         self._iter_waiter = True
-        self._drv.answered()  # the application waits: every message was answered
+        self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
         return w
 
     async def _anext(self) -> Data:
@@ -340,7 +340,7 @@ class WebSocket(ConnectionProtocol):
                     raise StopAsyncIteration from None
             w = self._waiter = self._loop.create_future()
             self._iter_waiter = False
-            self._drv.answered()  # the application waits: every message was answered
+            self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
             try:
                 await w
             finally:

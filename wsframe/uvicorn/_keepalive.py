@@ -14,10 +14,12 @@ import random
 import struct
 from typing import Any, Optional
 
+from .._driver import CODE_KEEPALIVE, REASON_KEEPALIVE
+from ..connection import State
+
 __all__ = ["Keepalive"]
 
-_KEEPALIVE_CODE = 1011
-_KEEPALIVE_REASON = "keepalive ping timeout"
+_OPEN = State.OPEN
 
 
 class Keepalive:
@@ -66,7 +68,7 @@ class Keepalive:
     def _send_keepalive_ping(self) -> None:
         self.ping_timer = None
         conn = self._conn
-        if conn.state != 1 or self.transport.is_closing():  # not OPEN
+        if conn.state is not _OPEN or self.transport.is_closing():
             return
         self.pending_ping_payload = payload = struct.pack("!I", random.getrandbits(32))
         self.ping_sent_at = self.loop.time()
@@ -92,9 +94,9 @@ class Keepalive:
         self.pong_timer = None
         self.pending_ping_payload = None
         conn = self._conn
-        if conn.state != 1 or self.transport.is_closing():
+        if conn.state is not _OPEN or self.transport.is_closing():
             return
-        conn.close(_KEEPALIVE_CODE, _KEEPALIVE_REASON)
+        conn.close(CODE_KEEPALIVE, REASON_KEEPALIVE)
         self.keepalive_failed()
 
     def keepalive_failed(self) -> None:  # pragma: no cover - overridden
