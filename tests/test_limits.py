@@ -74,3 +74,15 @@ def test_connection_kwargs_feed_a_connection():
     assert [type(e) for e in conn.events()] == [BinaryMessage]
     conn.receive_data(b"".join(frames) + build_frame(0, b"", fin=False, client=True) * 2)  # 65,537 frames
     assert conn.state is State.CLOSED
+@pytest.mark.parametrize("entry", ["wsframe.server:Server", "wsframe.client:connect",
+                                   "wsframe.asyncio:serve", "wsframe.asyncio:connect"])
+def test_every_entry_point_takes_limits(entry):
+    import importlib
+
+    module, name = entry.split(":")
+    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    assert "limits" in params
+    # No entry point writes out its own default for a limit: they come from Limits.
+    for field in ("max_message_size", "close_timeout", "max_fragments"):
+        if field in params:
+            assert params[field].default is UNSET, (entry, field)
