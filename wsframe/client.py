@@ -414,7 +414,7 @@ def connect(
     ``ssl_context`` (or a default context trusting ``cafile`` or the system
     CAs) is used for wss://. ``subprotocols`` are offered in order,
     ``extra_headers`` added to the request. ``limits`` (a
-    :class:`wsframe.Limits`, the defaults of every wsframe layer) sets the
+    :class:`wsframe.limits.Limits`, the defaults of every wsframe layer) sets the
     limits and timeouts; ``open_timeout``, ``close_timeout``,
     ``write_timeout``, ``max_message_size`` and ``max_fragments`` override its
     fields. Timeouts (seconds; None: none): the TCP connect, TLS and HTTP

@@ -162,7 +162,7 @@ def resolve(limits: Optional[Limits], **overrides: Any) -> Limits:
     ``open_timeout``. Unknown names raise TypeError."""
     base = DEFAULT_LIMITS if limits is None else limits
     if not isinstance(base, Limits):
-        raise TypeError(f"limits must be a wsframe.Limits, not {type(base).__name__}")
+        raise TypeError(f"limits must be a wsframe.limits.Limits, not {type(base).__name__}")
     if "handshake_timeout" in overrides:
         value = overrides.pop("handshake_timeout")
         if value is not UNSET:

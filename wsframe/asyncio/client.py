@@ -66,7 +66,7 @@ class connect:
     is used when None), ``server_hostname``, ``subprotocols`` (offered in
     order), ``extra_headers``, ``origin``, ``compression`` (permessage-deflate
     offered by default; False/None: not; ``extensions`` overrides it),
-    ``limits`` (a :class:`wsframe.Limits`: sizes, timeouts, backpressure; its
+    ``limits`` (a :class:`wsframe.limits.Limits`: sizes, timeouts, backpressure; its
     ``open_timeout`` bounds TCP + TLS + HTTP), ``connection_options`` (more
     ``ClientConnection`` keyword arguments). ``open_timeout``,
     ``close_timeout``, ``max_message_size``, ``max_fragments``,

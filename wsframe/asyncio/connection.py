@@ -30,7 +30,8 @@ from .. import events as _ev
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
 from .fragments import send_fragments
-from .protocol import ConnectionProtocol, Options, logger
+from ..limits import Limits
+from .protocol import ConnectionProtocol, logger
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -66,7 +67,7 @@ class WebSocket(ConnectionProtocol):
     ``close_code``/``close_reason`` (None until closed), ``state``.
     """
 
-    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Options,
+    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Any = None) -> None:
         super().__init__(conn, options, loop)
         from collections import deque

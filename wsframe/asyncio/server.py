@@ -281,7 +281,7 @@ class serve:
     ``handler``: ``async def handler(ws)`` run for each connection once open.
     Options: ``ssl`` (an ``ssl.SSLContext``: wss://), ``sock`` (a bound
     socket instead of host/port), ``reuse_port``, ``backlog``,
-    ``limits`` (a :class:`wsframe.Limits`: sizes, timeouts, backpressure),
+    ``limits`` (a :class:`wsframe.limits.Limits`: sizes, timeouts, backpressure),
     ``subprotocols`` (ours, preferred first), ``compression`` (permessage-deflate,
     on by default; False/None: off; ``extensions`` overrides it with factories),
     ``allowed_origins`` (None: any), ``process_request(ws, request)`` (sync or
@@ -292,7 +292,7 @@ class serve:
     ``max_fragments``, ``max_header_size``, ``handshake_timeout``,
     ``close_timeout``, ``ping_interval``/``ping_timeout``, ``idle_timeout``,
     ``write_timeout``, ``message_timeout``, ``high_water``/``low_water``
-    override that field of ``limits`` (see :class:`wsframe.Limits`).
+    override that field of ``limits`` (see :class:`wsframe.limits.Limits`).
     """
 
     def __init__(

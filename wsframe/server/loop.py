@@ -65,14 +65,14 @@ class Server:
         open connections at most; past it new connections get an HTTP 503 and
         are closed (a few at a time), or are closed at once when too many wait.
     ``limits``
-        a :class:`wsframe.Limits` (sizes, timeouts, backpressure marks, the
+        a :class:`wsframe.limits.Limits` (sizes, timeouts, backpressure marks, the
         fragment cap); the defaults are those of every wsframe layer.
     ``max_message_size``, ``max_fragments``, ``max_header_size``,
     ``handshake_timeout``, ``close_timeout``, ``message_timeout``,
     ``ping_interval``, ``ping_timeout``, ``idle_timeout``, ``write_timeout``,
     ``high_water``, ``low_water``
         override that field of ``limits`` (``handshake_timeout`` is its
-        ``open_timeout``); see :class:`wsframe.Limits` for what each does.
+        ``open_timeout``); see :class:`wsframe.limits.Limits` for what each does.
     ``compression``
         accept permessage-deflate: on by default (``limits.compression``);
         False/None: off. ``extensions`` (server extension factories, e.g.
