@@ -50,12 +50,12 @@ from uvicorn.server import ServerState
 
 from .. import _driver
 from ..connection import ServerConnection, State
-from ..events import BinaryMessage, Closed, CloseReceived, Pong, Request, TextMessage
+from ..events import BinaryMessage, Closed, CloseReceived, Request, TextMessage
 from ..exceptions import ConnectionStateError
 from ..limits import Limits
 from ..permessage_deflate import ServerPerMessageDeflate
 from ._asgi import build_scope, response_head
-from ._keepalive import Keepalive
+from ._keepalive import Sweep, sweep_for
 from ._responses import DONE as _DONE
 from ._responses import HANDSHAKE as _HANDSHAKE
 from ._responses import OPEN as _OPEN
@@ -87,19 +87,19 @@ def _limits_for(config: Config, base: Optional[Limits]) -> Limits:
     return lim
 
 
-class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
+class WSFrameProtocol(Responses, asyncio.Protocol):
     """One WebSocket connection under uvicorn (see the module docstring).
 
     Public attributes follow uvicorn's implementations: ``transport``,
     ``scope``, ``close_timeout`` (seconds to wait for the peer's close frame,
-    10), ``close_timer``, ``ping_timer``, ``ping_sent_at``.
+    ``limits.close_timeout``), ``close_timer``, ``ping_sent_at``; and ``limits``.
     """
 
     __slots__ = (
         "config", "app", "loop", "transport", "scope", "close_timeout", "close_timer", "_server_state",
         "_app_state", "_conn", "_state", "_queue", "_waiter", "_read_paused", "_write_paused",
         "_drain_waiters", "_disconnected", "_peer_closed", "_pending", "_flush_handle", "_failure_timer",
-        "_response", "_failed", "_draining", "_eof", "_abort_timer", "_drv", "limits",
+        "_response", "_failed", "_draining", "_eof", "_abort_timer", "_drv", "limits", "_sweep",
     )
 
     #: The Limits of connections made without ``limits=`` (see :meth:`with_limits`); None: the defaults.
@@ -128,7 +128,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.transport: Any = None
         self.scope: Dict[str, Any] = {}
-        self.close_timeout = lim.close_timeout
+        self.close_timeout: Optional[float] = lim.close_timeout
         self.close_timer: Optional[asyncio.TimerHandle] = None
         self._server_state = server_state
         self._app_state = app_state
@@ -154,7 +154,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self._draining = False  # half-closed after a failure: input is discarded until the peer's EOF
         self._eof = False
         self._abort_timer: Optional[asyncio.TimerHandle] = None
-        self.init_keepalive(lim.ping_interval, lim.ping_timeout)
+        self._sweep: Optional[Sweep] = None  # the deadlines are checked once the application accepted
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -171,6 +171,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             return
         conn = self._conn
         conn.receive_data(data)
+        self._drv.active = True
         self._process()
         if conn.failure_pending and self._failure_timer is None:
             # A peer error behind messages the application has not answered: wait for it.
@@ -182,7 +183,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.stop_keepalive()
+        self._stop_clock()
         self._deliver({"type": "websocket.disconnect", "code": 1006})
         self._server_state.connections.discard(self)
         if _logger.level <= TRACE_LOG_LEVEL:
@@ -200,14 +201,16 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._drv.stalled_since = self.loop.time()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._drv.stalled_since = 0.0
         self._wake_writers()
 
     def shutdown(self) -> None:
         """Server shutdown: close 1012 (or 500 during the handshake) and close the transport."""
-        self.stop_keepalive()
+        self._stop_clock()
         state = self._state
         if state == _DONE:
             if self.close_timer is not None:
@@ -228,7 +231,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
     def _process(self) -> None:
         """Handle the connection's events, write its output, close the transport when it says so."""
         conn = self._conn
-        events = conn.events()
+        events: List[Any] = conn.events()
         if events:
             deliver = self._deliver
             reading = self._state != _DONE
@@ -243,8 +246,6 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
                     if reading:
                         deliver({"type": "websocket.receive", "bytes": event.data})
                         delivered = True
-                elif cls is Pong:
-                    self.on_pong(event.payload)
                 elif cls is Request:
                     self._on_request(event.request)
                 elif cls is CloseReceived:
@@ -255,7 +256,8 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
                 elif cls is Closed:
                     self._on_closed(event)
             if delivered:
-                self._drv.delivered()  # a later peer error waits until the application asks for more
+                self._drv.got_message = True
+                conn.hold_failures = True  # Driver.delivered(), inlined: a later peer error waits for the app
             queue = self._queue
             if queue and not self._read_paused and self._state == _OPEN:
                 self._pause_reading()
@@ -286,7 +288,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         task.add_done_callback(tasks.discard)
 
     def _on_closed(self, event: Closed) -> None:
-        self.stop_keepalive()
+        self._stop_clock()
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
@@ -356,11 +358,11 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def _pause_reading(self) -> None:
         if not self._disconnected:
-            self._read_paused = True
+            self._read_paused = self._drv.reading_paused = True
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        self._read_paused = False
+        self._read_paused = self._drv.reading_paused = False
         if not self._disconnected and self._failure_timer is None:
             self.transport.resume_reading()
 
@@ -422,7 +424,8 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             if not queue and self._read_paused:
                 self._resume_reading()
             return message
-        if self._drv.answered():
+        conn = self._conn
+        if conn.failure_pending and self._drv.answered():
             # Every message before the peer's error has been read: it was applied now.
             if self._failure_timer is not None:
                 self._failure_timer.cancel()
@@ -430,6 +433,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             self._process()
             if queue:
                 return queue.popleft()
+        conn.hold_failures = False  # Driver.answered(), inlined on the per-message path: nothing is pending
         if self._pending:
             self._flush()
         waiter = self._waiter = self.loop.create_future()
@@ -511,7 +515,8 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self._state = _OPEN
         _logger.info("connection open")  # as uvicorn's websockets implementations log it
         self._process()
-        self.start_keepalive()
+        self._sweep = sweep_for(self.loop, _driver.tick_interval(self.limits))
+        self._sweep.add(self)
 
     def _close(self, message: Dict[str, Any]) -> None:
         code = message.get("code") or 1000
@@ -525,9 +530,46 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             return
         if self._read_paused:
             self._resume_reading()
-        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+        if self.close_timeout is not None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+
+    # -- the clock ------------------------------------------------------------------------
+
+    @property
+    def ping_sent_at(self) -> float:
+        """When the unanswered keepalive ping went out (``loop.time()``; 0.0: none)."""
+        return self._drv.ping_sent_at
+
+    def tick(self, now: float) -> None:
+        """Apply the deadlines (the loop's :class:`~wsframe.uvicorn._keepalive.Sweep` calls it)."""
+        if self._disconnected:
+            self._stop_clock()
+            return
+        action = self._drv.check(now)
+        if action == _driver.KEEP:
+            return
+        if action == _driver.FLUSH:
+            self._process()
+        elif action == _driver.PING:
+            self._conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
+            self._flush()
+        elif action == _driver.ABORT:
+            self._stop_clock()
+            if hasattr(self.transport, "abort"):
+                self.transport.abort()
+            else:  # pragma: no cover - uvicorn's mock transports
+                self.transport.close()
+        else:  # FAIL: the keepalive close frame is queued
+            self.keepalive_failed()
+
+    def _stop_clock(self) -> None:
+        if self._sweep is not None:
+            self._sweep.discard(self)
+            self._sweep = None
 
     def keepalive_failed(self) -> None:
+        """No input within ``ping_timeout`` after our ping: close 1011 and drop the transport."""
+        self._stop_clock()
         self._state = _DONE
         self._deliver({"type": "websocket.disconnect", "code": _driver.CODE_KEEPALIVE,
                        "reason": _driver.REASON_KEEPALIVE})
