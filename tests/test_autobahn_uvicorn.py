@@ -66,7 +66,3 @@ def test_server_suite(tmp_path):
 def test_deflate_suite(tmp_path):
     _UvicornServerSuite(tmp_path, A.DEFLATE).finish(216, 1200)
 
-
-def test_long_fragmented_messages(tmp_path):
-    """9.3.x/9.4.x alone (the cases the former fixed cap of 4,096 fragments closed with 1009)."""
-    _UvicornServerSuite(tmp_path, {"include": ["9.3.*", "9.4.*"]}).finish(18, 600)
