@@ -183,3 +183,36 @@ def test_fragment_flood_is_stopped_at_the_derived_cap():
     client.receive_data(server.data_to_send())
     closed = [e for e in client.events() if isinstance(e, Closed)]
     assert closed and closed[0].code == 1009
+
+
+def test_tick_asks_the_layer_for_what_check_returned():
+    calls = []
+
+    class Layer:
+        def deadline_flush(self):
+            calls.append("flush")
+
+        def deadline_ping(self):
+            calls.append("ping")
+
+        def deadline_abort(self):
+            calls.append("abort")
+
+        def deadline_fail(self):
+            calls.append("fail")
+
+    server, _, drv = open_pair(ping_interval=5.0, ping_timeout=2.0, idle_timeout=100.0, write_timeout=50.0)
+    layer = Layer()
+    drv.tick(101.0, layer)
+    assert calls == []
+    drv.tick(105.5, layer)
+    drv.tick(107.6, layer)
+    assert calls == ["ping", "fail"]
+    server2, _, drv2 = open_pair(idle_timeout=1.0)
+    drv2.tick(101.5, layer)
+    assert calls[-1] == "flush" and server2.state is State.CLOSING
+    drv2.stalled_since = 0.0
+    _, _, drv3 = open_pair(write_timeout=1.0)
+    drv3.stalled_since = 100.0
+    drv3.tick(101.5, layer)
+    assert calls[-1] == "abort"

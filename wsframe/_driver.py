@@ -209,6 +209,23 @@ class Driver:
             return self._close(now, CODE_IDLE, REASON_IDLE)
         return KEEP
 
+    def tick(self, now: float, layer: Any) -> None:
+        """:meth:`check`, then what it asks of the layer: ``layer.deadline_flush()`` (take the
+        connection's events, write its output), ``deadline_ping()`` (send a keepalive ping and
+        write it), ``deadline_abort()`` (drop the transport) or ``deadline_fail()`` (write the
+        queued close frame, then drop the transport)."""
+        action = self.check(now)
+        if action == KEEP:
+            return
+        if action == FLUSH:
+            layer.deadline_flush()
+        elif action == PING:
+            layer.deadline_ping()
+        elif action == ABORT:
+            layer.deadline_abort()
+        else:
+            layer.deadline_fail()
+
     def _close(self, now: float, code: int, reason: str) -> int:
         if self.conn.state is _OPEN:
             self.conn.close(code, reason)

@@ -46,7 +46,7 @@ from .exceptions import (
     InvalidStatus,
     closed_exception,
 )
-from .limits import UNSET, Limits, resolve
+from .limits import UNSET, Limits, from_arguments
 
 __all__ = ["ClientWebSocket", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK", "connect"]
 
@@ -440,9 +440,9 @@ def connect(
     :class:`OSError` or :class:`ValueError` (a bad URL or option).
     """
     secure, host, port, path, host_header = parse_url(url)
-    lim = resolve(limits, open_timeout=open_timeout, close_timeout=close_timeout, write_timeout=write_timeout,
-                  max_message_size=max_message_size, max_fragments=max_fragments,
-                  compression=compression if compression is UNSET else bool(compression))
+    lim = from_arguments(limits, locals())
+    if compression is not UNSET:
+        lim = lim.replace(compression=bool(compression))
     options = dict(lim.connection_kwargs(), **connection_options)
     if "extensions" not in options and lim.compression:
         from .permessage_deflate import ClientPerMessageDeflate

@@ -20,9 +20,9 @@ fragments down to 64 bytes: 65,536 frames) pass once ``max_message_size`` is
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
-__all__ = ["Limits", "DEFAULT_LIMITS", "MIN_FRAGMENTS", "SMALL_FRAGMENT", "UNSET", "resolve"]
+__all__ = ["Limits", "DEFAULT_LIMITS", "MIN_FRAGMENTS", "SMALL_FRAGMENT", "UNSET", "resolve", "from_arguments"]
 
 #: The fewest frames per message the derived fragment cap allows.
 MIN_FRAGMENTS = 4096
@@ -171,3 +171,12 @@ def resolve(limits: Optional[Limits], **overrides: Any) -> Limits:
     if unknown:
         raise TypeError(f"unknown limit(s): {', '.join(sorted(unknown))}")
     return base.replace(**overrides)
+
+
+def from_arguments(limits: Optional[Limits], arguments: Mapping[str, Any]) -> Limits:
+    """:func:`resolve` with the limit fields found in ``arguments`` (an entry point's keyword
+    arguments, e.g. its ``locals()``); other names, and ``compression`` (each entry point reads
+    it itself: it may also name an algorithm), are ignored."""
+    picked = {k: v for k, v in arguments.items()
+              if (k in _FIELDS or k == "handshake_timeout") and k != "compression" and v is not UNSET}
+    return resolve(limits, **picked)

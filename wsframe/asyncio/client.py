@@ -22,7 +22,7 @@ from .._client_url import parse_url
 from ..connection import ClientConnection
 from ..events import Closed as _Closed
 from ..exceptions import HandshakeError, InvalidStatus
-from ..limits import UNSET, Limits, resolve
+from ..limits import UNSET, Limits, from_arguments
 from .connection import WebSocket
 
 __all__ = ["ClientWebSocket", "connect"]
@@ -110,11 +110,7 @@ class connect:
             raise ValueError("ssl is for wss:// URLs")
         self._ssl = ssl
         self._server_hostname = server_hostname
-        lim = resolve(limits, open_timeout=open_timeout, close_timeout=close_timeout,
-                      max_message_size=max_message_size, max_fragments=max_fragments, max_header_size=max_header_size,
-                      ping_interval=ping_interval, ping_timeout=ping_timeout, idle_timeout=idle_timeout,
-                      write_timeout=write_timeout, message_timeout=message_timeout,
-                      high_water=high_water, low_water=low_water)
+        lim = from_arguments(limits, locals())
         self._open_timeout = lim.open_timeout
         self._options = lim
         if compression is UNSET:

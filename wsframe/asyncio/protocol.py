@@ -265,19 +265,23 @@ class ConnectionProtocol(asyncio.Protocol):
         """Apply the deadlines (see :meth:`wsframe._driver.Driver.check`)."""
         if self._lost or self.transport is None:
             return
-        action = self._drv.check(now)
-        if action == _driver.KEEP:
-            return
-        if action == _driver.FLUSH:
-            self._process()
-        elif action == _driver.PING:
-            self._send_keepalive()
-            self._flush()
-        elif action == _driver.ABORT:
-            logger.debug("deadline passed: dropping the connection")
-            self._abort()
-        else:  # FAIL: the close frame is queued
-            logger.debug("keepalive ping timeout")
-            self._process()
-            if not self._lost and self.transport is not None:
-                self.transport.close()
+        self._drv.tick(now, self)
+
+    # The driver's requests (Driver.tick).
+
+    def deadline_flush(self) -> None:
+        self._process()
+
+    def deadline_ping(self) -> None:
+        self._send_keepalive()
+        self._flush()
+
+    def deadline_abort(self) -> None:
+        logger.debug("deadline passed: dropping the connection")
+        self._abort()
+
+    def deadline_fail(self) -> None:
+        logger.debug("keepalive ping timeout")
+        self._process()
+        if not self._lost and self.transport is not None:
+            self.transport.close()

@@ -31,7 +31,7 @@ from typing import Any, Awaitable, Callable, Dict, Generator, Iterable, Optional
 
 from .. import _driver
 from ..connection import ServerConnection, State
-from ..limits import UNSET, Limits, resolve
+from ..limits import UNSET, Limits, from_arguments
 from ..exceptions import ConnectionClosed, ConnectionStateError
 from ..handshake import Headers, Response
 from .connection import WebSocket
@@ -333,11 +333,7 @@ class serve:
         self._create_options: Dict[str, Any] = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
         self._process_request = process_request
         self._max_connections = max_connections
-        lim = resolve(limits, max_message_size=max_message_size, max_fragments=max_fragments,
-                      max_header_size=max_header_size, handshake_timeout=handshake_timeout,
-                      close_timeout=close_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
-                      idle_timeout=idle_timeout, write_timeout=write_timeout, message_timeout=message_timeout,
-                      high_water=high_water, low_water=low_water)
+        lim = from_arguments(limits, locals())
         self._options = lim
         if compression is UNSET:
             compression = lim.compression

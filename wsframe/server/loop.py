@@ -20,7 +20,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequenc
 
 from .. import _driver
 from ..connection import ServerConnection, State
-from ..limits import UNSET, Limits, resolve
+from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
 from .app import Application, ServerWebSocket, format_address
 from .poller import EV_READ, EV_READABLE, EV_WRITABLE, make_poller
@@ -120,13 +120,9 @@ class Server:
         keep_request: bool = False,
         connection_options: Optional[Dict[str, Any]] = None,
     ) -> None:
+        lim = from_arguments(limits, locals())
         if compression is not UNSET:
-            compression = bool(compression)
-        lim = resolve(limits, max_message_size=max_message_size, max_fragments=max_fragments,
-                      max_header_size=max_header_size, handshake_timeout=handshake_timeout,
-                      close_timeout=close_timeout, message_timeout=message_timeout, ping_interval=ping_interval,
-                      ping_timeout=ping_timeout, idle_timeout=idle_timeout, write_timeout=write_timeout,
-                      high_water=high_water, low_water=low_water, compression=compression)
+            lim = lim.replace(compression=bool(compression))
         self.limits = lim
         self.app = app
         self.on_message = app.on_message

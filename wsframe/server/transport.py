@@ -61,9 +61,6 @@ _Closed = _ev.Closed
 _Request = _ev.Request
 _Rejected = _ev.Rejected
 _Fragment = _ev.Fragment
-_KEEP = _driver.KEEP
-_FLUSH = _driver.FLUSH
-_ABORT = _driver.ABORT
 
 
 class Transport:
@@ -340,22 +337,25 @@ class Transport:
             return
         if self.out is None:
             self.drv.stalled_since = 0.0
-        action = self.drv.check(now)
-        if action == _KEEP:
-            return
-        if action == _FLUSH:
-            self.after_io()
-            return
-        if action == _driver.PING:
-            self.conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
-            self.after_io()
-            return
-        if action != _ABORT:  # FAIL: the close frame goes out, then the socket is dropped
-            self.close_code = self.conn.close_code or _driver.CODE_KEEPALIVE
-            self.after_io()
-        logger.debug("deadline passed (%s): %s", "abort" if action == _ABORT else "fail",
-                     format_address(self.ws.remote_address))
+        self.drv.tick(now, self)
+
+    # The driver's requests (Driver.tick).
+
+    def deadline_flush(self) -> None:
+        self.after_io()
+
+    def deadline_ping(self) -> None:
+        self.conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
+        self.after_io()
+
+    def deadline_abort(self) -> None:
+        logger.debug("deadline passed: dropping %s", format_address(self.ws.remote_address))
         self.kill()
+
+    def deadline_fail(self) -> None:
+        self.close_code = self.conn.close_code or _driver.CODE_KEEPALIVE
+        self.after_io()
+        self.deadline_abort()
 
     # -- writing, interest, closing ------------------------------------------------------
 

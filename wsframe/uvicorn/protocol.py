@@ -545,22 +545,26 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         if self._disconnected:
             self._stop_clock()
             return
-        action = self._drv.check(now)
-        if action == _driver.KEEP:
-            return
-        if action == _driver.FLUSH:
-            self._process()
-        elif action == _driver.PING:
-            self._conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
-            self._flush()
-        elif action == _driver.ABORT:
-            self._stop_clock()
-            if hasattr(self.transport, "abort"):
-                self.transport.abort()
-            else:  # pragma: no cover - uvicorn's mock transports
-                self.transport.close()
-        else:  # FAIL: the keepalive close frame is queued
-            self.keepalive_failed()
+        self._drv.tick(now, self)
+
+    # The driver's requests (Driver.tick).
+
+    def deadline_flush(self) -> None:
+        self._process()
+
+    def deadline_ping(self) -> None:
+        self._conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
+        self._flush()
+
+    def deadline_abort(self) -> None:
+        self._stop_clock()
+        if hasattr(self.transport, "abort"):
+            self.transport.abort()
+        else:  # pragma: no cover - uvicorn's mock transports
+            self.transport.close()
+
+    def deadline_fail(self) -> None:
+        self.keepalive_failed()
 
     def _stop_clock(self) -> None:
         if self._sweep is not None:
