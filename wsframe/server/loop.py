@@ -342,7 +342,7 @@ class Server:
                 acceptor.resume()
             if now >= next_sweep:
                 for t in list(conns.values()):
-                    t.check(now)
+                    t.sweep(now)
                 next_sweep = now + self._sweep_every
 
     # -- the connection table --------------------------------------------------
