@@ -170,6 +170,9 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
                 self.transport.close()  # enough: a peer still streaming gets a reset
             return
         conn = self._conn
+        # Driver.delivered()/answered(), as one flag per read: a peer error in this read waits
+        # while the application is not waiting for a message (it has one it has not answered).
+        conn.hold_failures = self._waiter is None
         conn.receive_data(data)
         self._drv.active = True
         self._process()
@@ -257,7 +260,6 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
                     self._on_closed(event)
             if delivered:
                 self._drv.got_message = True
-                conn.hold_failures = True  # Driver.delivered(), inlined: a later peer error waits for the app
             queue = self._queue
             if queue and not self._read_paused and self._state == _OPEN:
                 self._pause_reading()
@@ -433,7 +435,6 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
             self._process()
             if queue:
                 return queue.popleft()
-        conn.hold_failures = False  # Driver.answered(), inlined on the per-message path: nothing is pending
         if self._pending:
             self._flush()
         waiter = self._waiter = self.loop.create_future()
