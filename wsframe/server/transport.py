@@ -1,8 +1,8 @@
 """One server connection's transport: read, dispatch to the application, write, backpressure, deadlines, close.
 
 A :class:`Transport` holds its own state (phase, output buffer, poller
-interest, paused, dirty) and its :class:`~wsframe._driver.Driver` (the
-transport rules). The server owns the table of transports and calls their
+interest, paused, dirty) and is its connection's
+:class:`~wsframe._driver.Driver` (the transport rules, which it only follows). The server owns the table of transports and calls their
 public methods; the application gets the thin
 :class:`~wsframe.server.app.ServerWebSocket`.
 
