@@ -44,7 +44,7 @@ def test_backpressure_stops_reading_and_resumes():
             conns = server.connections
             assert len(conns) == 1
             c = conns[0]
-            wait_for(lambda: c.paused, 10, "the server to stop reading a peer that does not read")
+            wait_for(lambda: c.transport.paused, 10, "the server to stop reading a peer that does not read")
             assert c.buffered_amount <= 64 * 1024 + 2 * len(frame) + 256 * 1024
             assert not sender_done.is_set()
             # now read everything: the server resumes and echoes all
@@ -147,12 +147,14 @@ def test_max_fragments_bounds_the_frames_of_one_message():
 
 def test_max_fragments_default_and_none():
     from wsframe.connection import DEFAULT_MAX_FRAGMENTS
+    from wsframe.limits import Limits
 
-    assert DEFAULT_MAX_FRAGMENTS == 4096
+    cap = Limits().fragment_cap  # derived from max_message_size: 1 MiB / 64 B
+    assert cap == 16384
     with S.running_server() as server:  # the default
         s, rest = S.raw_ws(server.port)
         with s:
-            send_fragments(s, DEFAULT_MAX_FRAGMENTS + 1)
+            send_fragments(s, cap + 1)
             assert Parser(s, rest).close_frame()[0] == 1009
     with S.running_server(max_fragments=None) as server:  # no limit
         s, rest = S.raw_ws(server.port)
@@ -217,7 +219,7 @@ def test_slow_messages_within_the_limit_are_served():
 
 def test_message_timeout_none_disables_it():
     with S.running_server(message_timeout=None, handshake_timeout=0.2) as server:
-        assert server.message_timeout is None
+        assert server.limits.message_timeout is None
         s, rest = S.raw_ws(server.port)
         with s:
             s.sendall(build_frame(Opcode.TEXT, b"x" * 100, client=True)[:10])
