@@ -1,6 +1,6 @@
-"""Tests of the server's limits: backpressure, stalled writes, max_connections,
-keepalive, idle time, the per-message time limit, and accepting at the file
-descriptor limit."""
+"""Tests of the selectors server's limits that only it has: backpressure bounds, max_connections,
+the fragment cap's default, the per-message time limit's details, and accepting at the file
+descriptor limit (the limits every layer shares are tested in tests/contract/)."""
 
 from __future__ import annotations
 
