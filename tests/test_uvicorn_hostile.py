@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import struct  # noqa: F401  (the driver branch appends a test here that uses it)
 import sys
 import threading
 import time
@@ -148,3 +149,18 @@ def test_graceful_stop_closes_open_connections_with_1012(app_dir):
             s.close()
         srv.stop()
 
+
+def test_no_descriptor_leak_over_mixed_traffic(server):
+    still_serving(server)
+    before = server.fds()
+    for _ in range(10):
+        with client.connect(server.url()) as ws:
+            ws.send("x")
+            assert ws.recv(timeout=5) == "x"
+        s, _, _ = raw_ws(server.port)
+        s.sendall(build_frame(Opcode.BINARY, b"z" * 1000, client=True)[:300])  # then vanish mid-frame
+        s.close()
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"junk\r\n\r\n")
+            S.recv_all(s, 2)
+    wait_for(lambda: server.fds() <= before, timeout=10, what="every connection's descriptor closed")
