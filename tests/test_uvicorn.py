@@ -176,7 +176,7 @@ def test_asgi_accept_refuse_deny_crash(server):
         assert ws.response.headers["x-chat"] == "yes"
         assert ws.response.headers["server"] == "uvicorn"
         assert ws.recv(timeout=5) == "protocol ['chat.v1', 'chat.v2']"
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosedError):
             ws.recv(timeout=5)
     assert (ws.close_code, ws.close_reason) == (4005, "bye")
     for path, status, body in (("/refuse", 403, b""), ("/deny", 401, b'{"detail":"no"}'),
