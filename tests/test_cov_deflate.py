@@ -66,3 +66,23 @@ def test_repr_names_both_directions():
     ext = PerMessageDeflate(local_no_context_takeover=True, remote_max_window_bits=10)
     assert repr(ext) == ("<PerMessageDeflate local(no_context_takeover=True, max_window_bits=15) "
                          "remote(no_context_takeover=False, max_window_bits=10)>")
+
+
+def test_a_message_ending_in_a_final_block_resets_the_decoder():
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    ext = PerMessageDeflate()
+    assert ext.decode(TEXT, c.compress(b"one") + c.flush(zlib.Z_FINISH), RSV1, True, None) == b"one"
+    assert ext.decode(TEXT, deflate(b"two"), RSV1, True, None) == b"two"  # a fresh stream
+
+
+def test_a_fragment_after_the_final_block_is_refused():
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    ext = PerMessageDeflate()
+    ext.decode(TEXT, c.compress(b"one") + c.flush(zlib.Z_FINISH), RSV1, False, None)
+    with pytest.raises(ProtocolError, match="after the end"):
+        ext.decode(CONT, b"\x00", 0, False, None)
+
+
+def test_invalid_compressed_data_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="invalid compressed data"):
+        PerMessageDeflate().decode(TEXT, b"\xff\xff\xff\xff\xff", RSV1, True, None)
