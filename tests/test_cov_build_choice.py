@@ -30,12 +30,8 @@ def block(monkeypatch, name: str) -> None:
     monkeypatch.delattr(wsframe, name, raising=False)  # else the import takes the package's attribute
 
 
-def built(*names: str) -> bool:
-    return all(importlib.util.find_spec(f"wsframe.{m}") is not None for m in names)
-
-
 def c_built() -> bool:
-    return built("_speedups", "_parser_c")
+    return all(importlib.util.find_spec(f"wsframe.{m}") is not None for m in ("_speedups", "_parser_c"))
 
 
 # The switch and its newer name (either disables the compiled modules).
@@ -70,14 +66,18 @@ def test_an_extension_that_cannot_be_imported_falls_back_to_the_twin(monkeypatch
     assert copy.implementation.__name__ == "wsframe._codec_py" and not copy.speedups_enabled
 
 
-@pytest.mark.parametrize("compiled_importable", [True, False])
-def test_the_connection_follows_the_codec(monkeypatch, compiled_importable):
+def test_the_connection_follows_the_codec_to_the_uncompiled_source(monkeypatch):
     monkeypatch.setattr(wsframe.codec, "speedups_enabled", True)  # as with the C codec
-    if not compiled_importable:
-        for name in COMPILED_CONNECTION:
-            block(monkeypatch, name)
-    elif not (built("_connection_c") or built("_session_c", "_upgrade_c")):
-        pytest.skip("the compiled connection is not built")
+    for name in COMPILED_CONNECTION:
+        block(monkeypatch, name)  # but the compiled connection was not built
     copy = fresh_copy(wsframe.connection, "wsframe._connection_choice")
-    assert copy.compiled == compiled_importable
-    assert copy.ServerConnection.__module__.endswith("_c") == compiled_importable
+    assert not copy.compiled and not copy.ServerConnection.__module__.endswith("_c")
+
+
+def test_the_connection_follows_the_codec_to_the_compiled_connection(monkeypatch):
+    monkeypatch.setattr(wsframe.codec, "speedups_enabled", True)  # as with the C codec
+    copy = fresh_copy(wsframe.connection, "wsframe._connection_choice")
+    if not copy.compiled:
+        pytest.skip("the compiled connection is not built")
+    assert copy.ServerConnection.__module__.endswith("_c")
+    assert copy.ServerConnection.__module__.rpartition(".")[2] in COMPILED_CONNECTION
