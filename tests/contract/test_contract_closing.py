@@ -99,9 +99,9 @@ def test_stopping_the_server_closes_open_connections(layer, start):
     socks = []
     cm = start()
     server = cm.__enter__()
+    stopper = threading.Thread(target=cm.__exit__, args=(None, None, None), daemon=True)
     try:
         socks = [raw_ws(server.port)[:2] for _ in range(20)]
-        stopper = threading.Thread(target=cm.__exit__, args=(None, None, None), daemon=True)
         stopper.start()
         for s, rest in socks:
             assert Parser(s, rest).close_frame(10)[0] == expected
@@ -109,5 +109,7 @@ def test_stopping_the_server_closes_open_connections(layer, start):
         stopper.join(15)
         assert not stopper.is_alive()
     finally:
+        if not stopper.is_alive() and stopper.ident is None:  # never started: stop the server here
+            cm.__exit__(None, None, None)
         for s, _ in socks:
             s.close()
