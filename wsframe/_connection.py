@@ -95,6 +95,16 @@ def _truncate_reason(reason: str) -> str:
     return raw[:123].decode("utf-8", "ignore")
 
 
+def _internal_error(exc: BaseException) -> ProtocolError:
+    """The error that fails a connection after an exception of the library or
+    an extension: a fixed reason for the wire (close 1011), and the exception
+    itself as ``__cause__`` for the application and the logs (never its text
+    on the wire)."""
+    error = ProtocolError("internal error", _INTERNAL_ERROR)
+    error.__cause__ = exc
+    return error
+
+
 class _Connection:
     """Shared machinery of both roles (not public)."""
 
@@ -216,7 +226,7 @@ class _Connection:
             if self.state is _CONNECTING:
                 self._abort_handshake(exc)
             elif self.state is not _CLOSED:
-                self._fail(ProtocolError(f"internal error: {exc!r}", _INTERNAL_ERROR))
+                self._fail(_internal_error(exc))
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""
@@ -523,7 +533,7 @@ class _Connection:
                 self._fail(exc)
                 return True
             except Exception as exc:
-                self._fail(ProtocolError(f"extension error: {exc}", _INTERNAL_ERROR))
+                self._fail(_internal_error(exc))
                 return True
         size = self._msg_len + len(payload)
         if limit is not None and size > limit:
@@ -603,7 +613,7 @@ class _Connection:
         raise NotImplementedError
 
     def _abort_handshake(self, exc: BaseException) -> None:
-        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
+        self._finish(_ABNORMAL, "internal error", exc, True)
 
 
 class ServerConnection(_Connection):
@@ -679,7 +689,7 @@ class ServerConnection(_Connection):
         if not self._answered:
             self._answered = True
             self._out += build_reject_response(500, "internal server error")
-        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
+        self._finish(_ABNORMAL, "internal error", exc, True)
 
     def _negotiate_extensions(self, request) -> Tuple[List[Extension], Optional[str], int]:
         if not self._ext_factories:
