@@ -763,17 +763,22 @@ def test_message_in_progress_tracks_partial_frames_and_fragments():
 
 def test_the_connection_is_compiled_when_the_c_codec_is_used():
     """wsframe.connection follows the codec's choice: the classes compiled from
-    _connection.py beside the C codec, the same source uncompiled beside the twin."""
-    import wsframe._connection as source
+    _session.py and _upgrade.py beside the C codec, the same sources uncompiled
+    beside the twin."""
+    import wsframe._session as session_source
+    import wsframe._upgrade as source
     from conftest import speedups_required
 
     from wsframe import codec, connection
 
     if not codec.speedups_enabled:
         assert not connection.compiled and connection.ServerConnection is source.ServerConnection
+        assert connection.Session is session_source.Session
         return
     if connection.compiled:
-        assert connection.ServerConnection.__module__ == "wsframe._connection_c"
+        assert connection.ServerConnection.__module__ == "wsframe._upgrade_c"
+        assert connection.Session.__module__ == "wsframe._session_c"
         assert connection.ServerConnection is not source.ServerConnection
+        assert issubclass(connection.ClientConnection, connection.Session)
     else:
-        assert not speedups_required(), "WSFRAME_REQUIRE_SPEEDUPS=1 but wsframe._connection_c was not built"
+        assert not speedups_required(), "WSFRAME_REQUIRE_SPEEDUPS=1 but wsframe._upgrade_c was not built"

@@ -22,7 +22,7 @@ SECRET = "secret-7f3a internal detail /etc/passwd"
 def _modules():
     """The connection implementations: the pure-Python source and, when built, the compiled one."""
     out = []
-    for name, ident in (("wsframe._connection", "python"), ("wsframe._connection_c", "c")):
+    for name, ident in (("wsframe._upgrade", "python"), ("wsframe._upgrade_c", "c")):
         try:
             out.append(pytest.param(importlib.import_module(name), id=ident))
         except ImportError:
@@ -119,7 +119,7 @@ def test_internal_exception_text_stays_off_the_wire():
     # A bug in the library itself (here: the parser raising something other
     # than a ProtocolError) is caught by receive_data; only the pure-Python
     # connection lets a test swap its parser.
-    mod = importlib.import_module("wsframe._connection")
+    mod = importlib.import_module("wsframe._upgrade")
     server, _ = _pair(mod)
 
     class Broken:

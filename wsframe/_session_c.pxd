@@ -1,0 +1,30 @@
+# Types for compiling wsframe/_session.py into wsframe._session_c (Cython's
+# "augmenting .pxd", as _parser_c.pxd does for the parser): the session is an
+# extension type whose attributes are C fields, so the per-message methods
+# (send_*, data_to_send, receive_data, events) cost a C call instead of a
+# Python one. The logic is only in _session.py. wsframe._upgrade_c cimports
+# Session to extend it with the opening handshakes.
+
+cimport cython
+
+
+cdef class Session:
+    cdef public object state
+    cdef public bint should_close_transport
+    cdef public object close_code, close_reason, subprotocol, extensions
+    cdef public bint hold_failures
+    cdef readonly bint _client
+    cdef bint _auto_pong, _stream, _plain, _close_sent
+    cdef list _events
+    cdef bytearray _out
+    cdef object _parser
+    cdef object _max_message_size, _max_fragments, _pending_error
+    cdef Py_ssize_t _mark, _msg_len
+    cdef int _msg_op, _send_op
+    cdef tuple _ext, _ext_rev
+    cdef bytearray _msg_buf
+    cdef object _utf8, _decoder
+
+
+# The send path's frame writer: a C call, not a Python one.
+from wsframe._speedups cimport write_data
