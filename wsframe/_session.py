@@ -1,3 +1,4 @@
+# cython: freethreading_compatible=True
 """The frame session, written once: received bytes -> events, send calls ->
 bytes, the closing handshake and failures (the part of a connection after
 its opening handshake).
@@ -10,8 +11,6 @@ with ``_session_c.pxd`` (extension types with C attributes), the C one,
 ``wsframe._session_c``; ``wsframe.connection`` chooses, following
 ``wsframe.codec``.
 """
-
-# cython: freethreading_compatible=True
 
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# cython: freethreading_compatible=True
 """The two HTTP/1.1 opening handshakes (RFC 6455 section 4): the server's
 and the client's, each leading into the frame session it subclasses
 (``_session.py``).
@@ -7,8 +8,6 @@ This file is the pure-Python code and, compiled by Cython with
 the compiled ``wsframe._session_c.Session``); ``wsframe.connection``
 chooses, following ``wsframe.codec``, and documents the classes.
 """
-
-# cython: freethreading_compatible=True
 
 from __future__ import annotations
 
