@@ -618,14 +618,15 @@ def test_extension_internal_error_is_1011():
 
 
 @pytest.mark.skipif(
-    not wsframe.speedups_enabled or os.environ.get("WSFRAME_NO_EXTENSIONS"),
+    not wsframe.speedups_enabled or os.environ.get("WSFRAME_NO_SPEEDUPS") or os.environ.get("WSFRAME_NO_EXTENSIONS"),
     reason="already running on the pure-Python codec",
 )
 def test_suite_passes_on_pure_python_codec():
-    """Re-run these test files in a subprocess with WSFRAME_NO_EXTENSIONS=1."""
+    """Re-run these test files in a subprocess with WSFRAME_NO_SPEEDUPS=1."""
     here = os.path.dirname(os.path.abspath(__file__))
-    files = [os.path.join(here, f) for f in ("test_handshake.py", "test_connection.py", "test_connection_stateful.py")]
-    env = dict(os.environ, WSFRAME_NO_EXTENSIONS="1")
+    files = [os.path.join(here, f) for f in ("test_handshake.py", "test_connection.py", "test_connection_stateful.py",
+                                             "test_session.py", "test_connection_wire_secrets.py")]
+    env = dict(os.environ, WSFRAME_NO_SPEEDUPS="1")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *[f for f in files if os.path.exists(f)]],
         env=env,
