@@ -61,7 +61,7 @@ def _patched(module, name, value):
 # wsframe: the same adapter over a connection module bound to C or Python
 # ---------------------------------------------------------------------------
 
-_CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "write_data", "write_frame")
+_CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "frame_data", "write_data", "write_frame")
 
 
 def _source_copy(source: str, name: str) -> ModuleType:

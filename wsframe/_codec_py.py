@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from codecs import utf_8_decode
-from typing import Literal, Optional, Union
+from typing import Literal, Optional, Tuple, Union
 
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "as_bytes",
     "apply_mask",
     "build_frame",
+    "frame_data",
     "mask_inplace",
     "validate_utf8",
     "write_data",
@@ -241,17 +243,26 @@ def validate_utf8(data: BytesLike) -> bool:
     return True
 
 
+# Batch os.urandom: one system call per 256 masks. The pool is shared by every
+# thread: the lock makes taking a key one step, so that on a free-threaded
+# build two threads never take the same key.
 _random_pool = bytearray()
+_pool_lock = threading.Lock()
 
 
 def _random_mask() -> bytes:
-    # Batch os.urandom: one system call per 256 masks.
     global _random_pool
-    if not _random_pool:
-        _random_pool = bytearray(os.urandom(1024))
-    key = bytes(_random_pool[-4:])
-    del _random_pool[-4:]
+    with _pool_lock:
+        if not _random_pool:
+            _random_pool = bytearray(os.urandom(1024))
+        key = bytes(_random_pool[-4:])
+        del _random_pool[-4:]
     return key
+
+
+def _pool_state() -> Tuple[int, int]:
+    """(keys left in the pool, pool size in keys): for the thread tests."""
+    return len(_random_pool) // 4, 256
 
 
 def build_frame(
@@ -328,3 +339,9 @@ def write_data(out: bytearray, opcode: int, payload: Union[BytesLike, str], clie
     """``write_frame(out, opcode, payload, client=client)``: one whole frame
     (FIN set, no RSV bit), the connection's send path."""
     write_frame(out, opcode, payload, client=client)
+
+
+def frame_data(opcode: int, payload: Union[BytesLike, str], client: bool) -> bytes:
+    """``build_frame(opcode, payload, client=client)``: one whole frame as
+    new bytes (the connection's ``send_and_take``)."""
+    return build_frame(opcode, payload, client=client)

@@ -1,10 +1,14 @@
-"""The pure-Python kernels the frame parser (wsframe/_parser.py) calls when
-it is not compiled; compiled, it calls their C versions in _speedups.pyx
-(declared in _speedups.pxd). Same arguments, same results."""
+"""The pure-Python kernels the frame parser (wsframe/_parser.py) and the
+session (wsframe/_session.py) call when they are not compiled; compiled, they
+call their C versions in _speedups.pyx (declared in _speedups.pxd). Same
+arguments, same results."""
 
 from ._codec_py import _byte_view, _xor, as_bytes  # noqa: F401 - as_bytes: the parser's input conversion
 
-__all__ = ["decode_text", "unmask_slice"]
+__all__ = ["decode_text", "new_buffer", "unmask_slice"]
+
+#: A new empty output buffer (compiled: an inline C function).
+new_buffer = bytearray
 
 
 def unmask_slice(src, start, n, key, kpos, phase):

@@ -1,4 +1,4 @@
-# cython: freethreading_compatible=True
+# cython: freethreading_compatible=True, binding=False, embedsignature=True, embedsignature.format=clinic
 """The frame session, written once: received bytes -> events, send calls ->
 bytes, the closing handshake and failures (the part of a connection after
 its opening handshake).
@@ -22,10 +22,12 @@ from .codec import (
     FrameParser,
     Utf8Validator,
     build_close_payload,
+    frame_data,  # compiled: the C functions themselves (cimported by _session_c.pxd)
     parse_close_payload,
-    write_data,  # compiled: the C function itself (cimported by _session_c.pxd)
+    write_data,
     write_frame,
 )
+from ._kernels_py import new_buffer  # compiled: the C one (cimported by _session_c.pxd)
 from .enums import RSV1, RSV2, RSV3, CloseCode, Opcode, State
 from .events import BinaryMessage, CloseReceived, Closed, Connected, Event, Fragment, Ping, Pong, TextMessage
 from .exceptions import ConnectionStateError, InvalidHandshake, InvalidUtf8, PayloadTooBig, ProtocolError
@@ -99,6 +101,7 @@ class Session:
         "_client",
         "_events",
         "_out",
+        "_first",
         "_parser",
         "_max_message_size",
         "_max_fragments",
@@ -163,6 +166,7 @@ class Session:
         self._client = client
         self._events: List[Event] = []
         self._out = bytearray()
+        self._first: Optional[bytes] = None  # see _queue
         self._parser: Any = None  # a FrameParser once OPEN
         self._max_message_size = max_message_size
         self._max_fragments = max_fragments
@@ -235,14 +239,32 @@ class Session:
     def data_to_send(self) -> Union[bytes, bytearray]:
         """Every byte queued for the transport since the last call (drains only).
 
-        Returns a bytearray (bytes-like) that the caller owns: no copy, and no
+        Returns bytes or a bytearray that the caller owns: no copy, and no
         other effect: the state and the events are not touched.
         """
+        first = self._first
         out = self._out
-        if not out:
+        if first is not None:
+            self._first = None
+            if not out:
+                return first  # one message queued: its frame, as built
+            out[0:0] = first
+        elif not out:
             return b""
-        self._out = bytearray()
+        self._out = new_buffer()
         return out
+
+    def send_and_take(self, data) -> Union[bytes, bytearray]:
+        """``send_message(data)`` then ``data_to_send()``, in one call: for I/O
+        layers that write each message at once. A ``str`` goes as text, any
+        other bytes-like object as binary.
+
+        With nothing queued before it, the frame is built straight into the
+        bytes object returned: no other allocation."""
+        if self._plain and self._first is None and not self._out:
+            return frame_data(_OP_TEXT if isinstance(data, str) else _OP_BINARY, data, self._client)
+        self.send_message(data)
+        return self.data_to_send()
 
     @property
     def failure_pending(self) -> bool:
@@ -325,9 +347,8 @@ class Session:
         message uncompressed). Raises ConnectionStateError unless OPEN.
         """
         if fin and self._plain and isinstance(data, str):
-            # The frame is built straight into the output buffer; an ASCII str
-            # is copied once, from the str itself.
-            write_data(self._out, _OP_TEXT, data, self._client)
+            # An ASCII str is copied once, from the str itself, into the frame.
+            self._queue(_OP_TEXT, data)
             return
         if not isinstance(data, str):
             raise TypeError(f"send_text needs a str, not {type(data).__name__}")
@@ -340,7 +361,7 @@ class Session:
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if fin and self._plain:
-            write_data(self._out, _OP_BINARY, data, self._client)
+            self._queue(_OP_BINARY, data)
             return
         if self.state is not _OPEN:
             self._check_open()
@@ -350,11 +371,21 @@ class Session:
         """Queue one whole message: a ``str`` as text, any other bytes-like
         object as binary (one call for I/O layers whose ``send`` takes both)."""
         if self._plain:
-            write_data(self._out, _OP_TEXT if isinstance(data, str) else _OP_BINARY, data, self._client)
+            self._queue(_OP_TEXT if isinstance(data, str) else _OP_BINARY, data)
         elif isinstance(data, str):
             self.send_text(data)
         else:
             self.send_binary(data)
+
+    def _queue(self, op: int, data) -> None:
+        """The send fast path: one whole frame. The first frame queued while
+        nothing else is becomes its own bytes object (``_first``), which
+        data_to_send() hands over as it is; later frames append to ``_out``,
+        behind it."""
+        if self._first is None and not self._out:
+            self._first = frame_data(op, data, self._client)
+        else:
+            write_data(self._out, op, data, self._client)
 
     def send_ping(self, payload=b"") -> None:
         """Queue a ping (payload up to 125 bytes; ValueError otherwise)."""

@@ -17,6 +17,7 @@ cdef class Session:
     cdef bint _auto_pong, _stream, _plain, _close_sent
     cdef list _events
     cdef bytearray _out
+    cdef bytes _first
     cdef object _parser
     cdef object _max_message_size, _max_fragments, _pending_error
     cdef Py_ssize_t _mark, _msg_len
@@ -25,6 +26,8 @@ cdef class Session:
     cdef bytearray _msg_buf
     cdef object _utf8, _decoder
 
+    cdef int _queue(self, object op, object data) except -1
 
-# The send path's frame writer: a C call, not a Python one.
-from wsframe._speedups cimport write_data
+
+# The send path's frame writers and its new output buffer: C calls, not Python ones.
+from wsframe._speedups cimport frame_data, new_buffer, write_data

@@ -1,4 +1,4 @@
-# cython: freethreading_compatible=True
+# cython: freethreading_compatible=True, binding=False, embedsignature=True, embedsignature.format=clinic
 """The two HTTP/1.1 opening handshakes (RFC 6455 section 4): the server's
 and the client's, each leading into the frame session it subclasses
 (``_session.py``).

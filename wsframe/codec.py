@@ -33,6 +33,7 @@ __all__ = [
     "build_close_payload",
     "build_frame",
     "describe",
+    "frame_data",
     "implementation",
     "mask_inplace",
     "parse_close_payload",
@@ -84,8 +85,8 @@ speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 if TYPE_CHECKING:
     # Type checkers see the pure-Python twin's annotated kernels and the
     # parser's stubs (wsframe/_parser.pyi); the C extension has the same API.
-    from ._codec_py import (Utf8Validator, apply_mask, build_frame, mask_inplace, validate_utf8, write_data,
-                            write_frame)
+    from ._codec_py import (Utf8Validator, apply_mask, build_frame, frame_data, mask_inplace, validate_utf8,
+                            write_data, write_frame)
     from ._parser import BinaryMessage, Event, Frame, FrameParser, TextMessage
 else:
     Event = parser_module.Event
@@ -100,6 +101,7 @@ else:
     build_frame = implementation.build_frame
     write_frame = implementation.write_frame
     write_data = implementation.write_data
+    frame_data = implementation.frame_data
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
