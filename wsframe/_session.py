@@ -91,47 +91,15 @@ class Session:
     """
 
     __slots__ = (
-        "state",
-        "should_close_transport",
-        "close_code",
-        "close_reason",
-        "subprotocol",
-        "extensions",
-        "hold_failures",
-        "_client",
-        "_events",
-        "_out",
-        "_first",
-        "_parser",
-        "_max_message_size",
-        "_max_fragments",
-        "_auto_pong",
-        "_stream",
-        "_ext",
-        "_ext_rev",
-        "_pending_error",
-        "_plain",
-        "_mark",
-        "_msg_op",
-        "_msg_buf",
-        "_msg_len",
-        "_utf8",
-        "_decoder",
-        "_send_op",
-        "_close_sent",
+        "state", "should_close_transport", "close_code", "close_reason", "subprotocol", "extensions",
+        "hold_failures", "_client", "_events", "_out", "_first", "_parser", "_max_message_size", "_max_fragments",
+        "_auto_pong", "_stream", "_ext", "_ext_rev", "_pending_error", "_plain", "_mark", "_msg_op", "_msg_buf",
+        "_msg_len", "_utf8", "_decoder", "_send_op", "_close_sent",
     )
 
-    def __init__(
-        self,
-        client: bool = False,
-        *,
-        subprotocol: Optional[str] = None,
-        extensions: Sequence[Extension] = (),
-        max_message_size: Optional[int] = 1 << 20,
-        auto_pong: bool = True,
-        stream_fragments: bool = False,
-        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
-    ) -> None:
+    def __init__(self, client: bool = False, *, subprotocol: Optional[str] = None, extensions: Sequence[Extension] = (),
+                 max_message_size: Optional[int] = 1 << 20, auto_pong: bool = True, stream_fragments: bool = False,
+                 max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS) -> None:
         self._setup(bool(client), max_message_size, auto_pong, stream_fragments, max_fragments)
         used = 0
         for ext in extensions:
@@ -141,14 +109,8 @@ class Session:
         self.subprotocol: Optional[str] = subprotocol
         self._open(list(extensions), used)
 
-    def _setup(
-        self,
-        client: bool,
-        max_message_size: Optional[int],
-        auto_pong: bool,
-        stream_fragments: bool,
-        max_fragments: Optional[int],
-    ) -> None:
+    def _setup(self, client: bool, max_message_size: Optional[int], auto_pong: bool, stream_fragments: bool,
+               max_fragments: Optional[int]) -> None:
         """Check the limits and set every field (state CONNECTING); the constructors call it first."""
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
@@ -270,20 +232,15 @@ class Session:
     def failure_pending(self) -> bool:
         """True while a peer error waits behind messages already delivered.
 
-        When one read holds valid messages followed by a protocol error, the
-        messages are delivered and the error is kept pending, so that the
-        application's answers to those messages go out before the close frame
-        (RFC 6455 lets an endpoint finish what it received; Autobahn calls
-        the other order non-strict). The connection stays OPEN and sendable
-        meanwhile. The I/O layer applies the failure with
-        :meth:`apply_pending_failure` once the application has handled the
-        messages (the selectors server: after dispatching the read's events;
-        a queueing I/O layer: when its queue is drained, or after a timeout).
-        ``receive_data()`` and ``receive_eof()`` apply it first as well.
-
-        A queueing I/O layer sets ``hold_failures`` while its application has
-        a message it has not answered: then any peer error is held this way,
-        also one that arrives in a later read than the messages.
+        When one read holds valid messages then a protocol error, the messages
+        are delivered and the error kept pending, so that the application's
+        answers go out before the close frame (RFC 6455 lets an endpoint finish
+        what it received). The connection stays OPEN meanwhile. The I/O layer
+        applies the failure with :meth:`apply_pending_failure` once the
+        application has handled the messages; ``receive_data()`` and
+        ``receive_eof()`` apply it first as well. A queueing I/O layer sets
+        ``hold_failures`` while its application has a message it has not
+        answered: then any peer error is held, also one in a later read.
         """
         return self._pending_error is not None
 
