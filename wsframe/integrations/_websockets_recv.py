@@ -77,6 +77,21 @@ def make_parse(ws: ModuleType, counters: Counters, v15: bool) -> Callable[[Any],
         """Every complete frame at the start of ``buf``, through websockets'
         steps. False: the first frame is not complete (nothing consumed).
         None: the C parser refused a frame (nothing consumed)."""
+        # Whole first frame buffered? (Else the C parser would copy the buffer for nothing.)
+        n = len(buf)
+        if n < 2:
+            return False
+        need = buf[1] & 0x7F
+        if need == 126:
+            need = (buf[2] << 8 | buf[3]) + 4 if n >= 4 else n + 1
+        elif need == 127:
+            need = int.from_bytes(buf[2:10], "big") + 10 if n >= 10 else n + 1
+        else:
+            need += 2
+        if buf[1] & 0x80:
+            need += 4
+        if need > n:
+            return False
         exts = self.extensions
         client = self.side is not SERVER
         parser = FrameParser(not client, None, 0x70 if exts else 0)
