@@ -7,8 +7,11 @@
 #      configurations: websockets' asyncio echo server, websockets' asyncio
 #      client, and uvicorn --ws websockets-sansio; 12.x/13.x (permessage-
 #      deflate) for the websockets server only (CI time: see AUTOBAHN_DEFLATE).
-#      Every case must get the same verdict with as without; the call counters
-#      of the process running websockets must show the accelerated path ran;
+#      Every case must get the same verdict with as without (a case whose
+#      verdict differs is run again alone both ways, twice: a few verdicts
+#      depend on how TCP splits writes; it must reach the best verdict seen
+#      without); the call counters of the process running websockets must
+#      show the accelerated path ran;
 #   3. uvicorn's tests/protocols/test_websocket.py, from its pinned sdist, with
 #      ws_protocol_cls set to websockets-sansio, without and then with the
 #      accelerator (installed by the pytest plugin .ci/integrations/
@@ -69,18 +72,12 @@ if [ "$rc" -eq 0 ]; then ok "differential tests: ${line//=/} ($((SECONDS - t0)) 
 
 echo
 echo "=== 2. Autobahn, with and without the accelerator"
-autobahn() {  # CONFIG SUITE
+autobahn() {  # CONFIG SUITE: with and without, then the differing cases again (see the driver's check)
     local config=$1 suite=$2 t0=$SECONDS rc=0
-    for accel in on off; do
-        timeout -k 10 "$STEP_TIMEOUT" "$py" "$repo/.ci/integrations/websockets_autobahn.py" run "$config" "$suite" \
-            "$accel" "$work/ab/$config-$suite-$accel" || rc=$?
-    done
-    if [ "$rc" -eq 0 ]; then
-        "$py" "$repo/.ci/integrations/websockets_autobahn.py" compare "$work/ab/$config-$suite-on" \
-            "$work/ab/$config-$suite-off" || rc=$?
-    fi
-    if [ "$rc" -eq 0 ]; then ok "Autobahn $config $suite: same verdicts ($((SECONDS - t0)) s)"; else
-        bad "Autobahn $config $suite (exit $rc)"; fi
+    timeout -k 10 "$STEP_TIMEOUT" "$py" "$repo/.ci/integrations/websockets_autobahn.py" check "$config" "$suite" \
+        "$work/ab" || rc=$?
+    if [ "$rc" -eq 0 ]; then ok "Autobahn $config $suite: no case worse with the accelerator ($((SECONDS - t0)) s)"
+    else bad "Autobahn $config $suite (exit $rc)"; fi
 }
 for config in server client uvicorn; do
     autobahn "$config" basic
