@@ -97,7 +97,8 @@ class _Records(logging.Handler):
 
 
 def _frame(f: Any) -> Tuple[Any, ...]:
-    return (f.opcode, type(f.data).__name__, bytes(f.data), f.fin, f.rsv1, f.rsv2, f.rsv3)
+    return (f.opcode, type(f.data).__name__, bytes(f.data), f.fin, f.rsv1, f.rsv2, f.rsv3,
+            [type(v).__name__ for v in (f.fin, f.rsv1, f.rsv2, f.rsv3)])
 
 
 def _event(e: Any) -> Any:

@@ -73,37 +73,46 @@ def make_parse(ws: ModuleType, counters: Counters, v15: bool) -> Callable[[Any],
             limit = mfs
         return limit
 
-    def batch(self: Any, buf: bytearray) -> Optional[bool]:
+    def batch(self: Any, buf: bytearray, keep: List[Any]) -> Optional[bool]:
         """Every complete frame at the start of ``buf``, through websockets'
         steps. False: the first frame is not complete (nothing consumed).
-        None: the C parser refused a frame (nothing consumed)."""
-        # Whole first frame buffered? (Else the C parser would copy the buffer for nothing.)
+        None: the C parser refused a frame (nothing consumed). ``keep``: the
+        connection's parser, reused while it holds no bytes ([parser, rsv])."""
         n = len(buf)
-        if n < 2:
-            return False
-        need = buf[1] & 0x7F
-        if need == 126:
-            need = (buf[2] << 8 | buf[3]) + 4 if n >= 4 else n + 1
-        elif need == 127:
-            need = int.from_bytes(buf[2:10], "big") + 10 if n >= 10 else n + 1
-        else:
-            need += 2
-        if buf[1] & 0x80:
-            need += 4
-        if need > n:
-            return False
+        if n > 4096:
+            # Whole first frame buffered? (Else the C parser would copy a
+            # large buffer for nothing.)
+            need = buf[1] & 0x7F
+            if need == 126:
+                need = (buf[2] << 8 | buf[3]) + 4
+            elif need == 127:
+                need = int.from_bytes(buf[2:10], "big") + 10
+            else:
+                need += 2
+            if buf[1] & 0x80:
+                need += 4
+            if need > n:
+                return False
         exts = self.extensions
-        client = self.side is not SERVER
-        parser = FrameParser(not client, None, 0x70 if exts else 0)
+        rsv = 0x70 if exts else 0
+        parser = keep[0]
+        if parser is None or keep[1] != rsv:
+            parser = keep[0] = FrameParser(self.side is SERVER, None, rsv)
+            keep[1] = rsv
         try:
             cframes = parser.feed(buf)
         except WebSocketError:
+            keep[0] = None
             return None
+        left = parser.buffered
+        if left:  # it holds the start of a frame: a fresh parser next time
+            keep[0] = None
         if not cframes:
             return False
         # Consumed before their frames are handled, as read_exact does; after
         # an error or a close frame, discard() drops the rest of the buffer.
-        del buf[: len(buf) - parser.buffered]
+        del buf[: n - left]
+        client = self.side is not SERVER
         values["parse"] += 1
         values["frames"] += len(cframes)
         mms, mfs = limits(self)
@@ -112,7 +121,13 @@ def make_parse(ws: ModuleType, counters: Counters, v15: bool) -> Callable[[Any],
         events = self.events
         inline = type(self).recv_frame is original_recv_frame
         for cf in cframes:
-            op, data, fin, rsv1, rsv2, rsv3 = cf.astuple()
+            if exts:
+                op, data, fin, rsv1, rsv2, rsv3 = cf.astuple()
+            else:  # the C parser refused any RSV bit
+                op = cf.opcode
+                data = cf.payload
+                fin = cf.fin
+                rsv1 = rsv2 = rsv3 = False
             if client:
                 data = bytearray(data)  # read_exact's type: unmasked payloads stay bytearrays
             if mms is None:
@@ -165,6 +180,7 @@ def make_parse(ws: ModuleType, counters: Counters, v15: bool) -> Callable[[Any],
         complete frames parsed in C)."""
         reader = self.reader
         fast = True
+        keep: List[Any] = [None, 0]
         try:
             while True:
                 buf = reader.buffer
@@ -176,7 +192,7 @@ def make_parse(ws: ModuleType, counters: Counters, v15: bool) -> Callable[[Any],
                     yield
                     continue
                 if fast:
-                    done = batch(self, buf)
+                    done = batch(self, buf, keep)
                     if done:
                         continue
                     if done is None:
