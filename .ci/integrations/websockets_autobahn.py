@@ -165,8 +165,9 @@ def run(config: str, suite: str, accel: str, outdir: Path, cases: tuple = ()) ->
     selection = [a for c in cases for a in ("-i", c)] if cases else SUITES[suite]
     if config in ("server", "uvicorn"):
         port = free_port()
-        child = subprocess.Popen([sys.executable, __file__, "_serve", config, accel, str(port), str(stats)],
-                                 stdout=subprocess.PIPE, text=True)
+        with open(outdir / "server.log", "wb") as log:  # the servers log every failed case
+            child = subprocess.Popen([sys.executable, __file__, "_serve", config, accel, str(port), str(stats)],
+                                     stdout=subprocess.PIPE, stderr=log, text=True)
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
             deadline = time.monotonic() + 20
