@@ -6,8 +6,8 @@
 #   2. Autobahn (kosoku) 1.x-10.x with and without the accelerator, for three
 #      configurations: websockets' asyncio echo server, websockets' asyncio
 #      client, and uvicorn --ws websockets-sansio; 12.x/13.x (permessage-
-#      deflate) for the websockets server only, cases 1-8 of each group by
-#      default (CI time: see AUTOBAHN_DEFLATE, AUTOBAHN_DEFLATE_SUITE).
+#      deflate) for the server and uvicorn configurations, cases 1-8 of each
+#      group by default (CI time: see AUTOBAHN_DEFLATE, AUTOBAHN_DEFLATE_SUITE).
 #      Every case must get the same verdict with as without (a case whose
 #      verdict differs is run again alone both ways, twice: a few verdicts
 #      depend on how TCP splits writes; it must reach the best verdict seen
@@ -31,10 +31,9 @@ WEBSOCKETS=17.4
 UVICORN=0.54.0
 STEP_TIMEOUT=${STEP_TIMEOUT:-900}
 # Configurations that also run 12.x/13.x ("server client uvicorn": all; "": none). Measured on a
-# loaded 2-core machine: 1.x-10.x ~25 s (server), ~70 s (client), ~17 s (uvicorn) per run;
-# 12.x/13.x for the server 760-960 s per run (two runs, then the differing cases again).
-AUTOBAHN_DEFLATE=${AUTOBAHN_DEFLATE-server}
-# deflate-ci: cases 1-8 of each 12.x/13.x group (16 B to 32 KiB); deflate: all 216.
+# loaded 2-core machine, per run: 1.x-10.x ~25 s (server), ~70 s (client), ~17 s (uvicorn);
+# deflate-ci ~40 s (server, uvicorn); all 216 deflate cases 760-960 s (server).
+AUTOBAHN_DEFLATE=${AUTOBAHN_DEFLATE-server uvicorn}
 AUTOBAHN_DEFLATE_SUITE=${AUTOBAHN_DEFLATE_SUITE:-deflate-ci}
 
 work=$(mktemp -d /tmp/wsframe-websockets.XXXXXX)
