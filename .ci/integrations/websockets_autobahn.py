@@ -247,6 +247,12 @@ def compare(on_dir: Path, off_dir: Path) -> int:
     return 1 if diff or not stats.get("parse") or not stats.get("build") else 0
 
 
+# A valid message, then a frame breaking the protocol: NON-STRICT when websockets fails the
+# connection before its echo of the message leaves, OK otherwise. Which one depends on how TCP
+# splits the suite's writes; both verdicts were seen without the accelerator on these cases
+# (websockets' own NON-STRICT cases), so OK <-> NON-STRICT there is timing, not behaviour.
+TIMING = {"3.2", "3.3", "3.4", "4.1.3", "4.1.4", "4.1.5", "4.2.3", "4.2.4", "4.2.5", "5.15",
+          "6.4.1", "6.4.2", "6.4.3", "6.4.4"}
 RANK = {"OK": 4, "NON-STRICT": 3, "INFORMATIONAL": 2, "UNIMPLEMENTED": 1}
 
 
@@ -274,9 +280,13 @@ def check(config: str, suite: str, work: Path) -> int:
             run(config, suite, accel, d, tuple(diff))
             for c, v in json.loads((d / "verdicts.json").read_text()).items():
                 seen.setdefault(c, set()).add(v)
-    # Worse: a verdict seen with the accelerator that no run without it gave, below the best without.
-    worse = [c for c in diff if any(v not in seen_off[c] and rank(v) < max(map(rank, seen_off[c]))
-                                    for v in seen_on[c])]
+    # Worse: a verdict seen with the accelerator that no run without it gave, below the best without
+    # (on the cases in TIMING, OK and NON-STRICT are one verdict).
+    def same(c: str, v: str) -> str:
+        return "OK-or-NON-STRICT/OK" if c in TIMING and v in ("OK/OK", "NON-STRICT/OK") else v
+
+    worse = [c for c in diff if any(same(c, v) not in {same(c, w) for w in seen_off[c]}
+                                    and rank(v) < max(map(rank, seen_off[c])) for v in seen_on[c])]
     for c in diff:
         print(f"  rerun {c}: with {sorted(seen_on[c])}, without {sorted(seen_off[c])}"
               f"{'  WORSE' if c in worse else ''}")
