@@ -3,9 +3,11 @@
 #   apt: chromium (headless browser peer), libnss3-tools (certutil: trust a test CA in Chromium
 #        and Firefox), firefox-esr (headless Firefox peer), libwebkit2gtk-4.1-0 (WebKitGTK's
 #        MiniBrowser: the WebKit peer), xvfb + xauth (a display for MiniBrowser), nginx (the
-#        deployment-recipe test); the last ones without recommends, to keep the install small
+#        deployment-recipe test), redis-server (the pub/sub backplane tests start their own);
+#        the last ones without recommends, to keep the install small
 #   pip: kosoku (Autobahn cases), playwright (drives /usr/bin/chromium; never `playwright install`),
-#        trustme (test certificates), websockets, aiohttp, websocket-client (Python peers), pytest
+#        trustme (test certificates), websockets, aiohttp, websocket-client (Python peers), pytest,
+#        redis (redis-py, the backplane's client)
 #   npm: ws and websocket into tests/peers/node_modules (git-ignored)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ ls /usr/lib/*-linux-gnu/webkit2gtk-4.1/MiniBrowser >/dev/null 2>&1 || lean_apt+=
 command -v Xvfb >/dev/null 2>&1 || lean_apt+=(xvfb)
 command -v xauth >/dev/null 2>&1 || lean_apt+=(xauth)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || lean_apt+=(nginx)
+command -v redis-server >/dev/null 2>&1 || lean_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ] || [ ${#lean_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -49,9 +52,9 @@ if [ ${#need_apt[@]} -gt 0 ] || [ ${#lean_apt[@]} -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-if ! "$PY" -c "import kosoku, playwright, trustme, websockets, aiohttp, websocket, pytest" 2>/dev/null; then
+if ! "$PY" -c "import kosoku, playwright, trustme, websockets, aiohttp, websocket, pytest, redis" 2>/dev/null; then
     "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-        kosoku playwright trustme websockets aiohttp websocket-client pytest
+        kosoku playwright trustme websockets aiohttp websocket-client pytest "redis==6.4.0"
 fi
 
 if [ ! -f tests/peers/node_modules/ws/package.json ] || [ ! -f tests/peers/node_modules/websocket/package.json ]; then
