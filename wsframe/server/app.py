@@ -192,6 +192,51 @@ class ServerWebSocket:
                 self.closing_since = time.monotonic()
             self._mark_dirty()
 
+    # -- pub/sub (wsframe.pubsub; the Subscriber interface is below) ------
+
+    def subscribe(self, topic: str) -> bool:
+        """Receive what is published to ``topic`` (see :mod:`wsframe.pubsub`)."""
+        return self.server.pubsub.subscribe(self, topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Stop receiving ``topic``; False when not subscribed."""
+        return self.server.pubsub.unsubscribe(self, topic)
+
+    def publish(self, topic: str, message: Union[str, bytes]) -> int:
+        """:meth:`Server.publish` to every subscriber of ``topic`` except this connection."""
+        return self.server.pubsub.publish(topic, message, exclude=self)
+
+    def pubsub_write(self, frame: bytes, budget: int) -> int:
+        conn = self.conn
+        if conn.state is not _OPEN or self.phase != PHASE_OPEN:
+            return -1
+        out = self.out
+        pending = conn.data_to_send()  # what ws.send queued meanwhile goes first
+        if out is None:
+            # Nothing waiting for the socket: one send at the loop's next pass.
+            out = self.out = pending if pending else bytearray()  # type: ignore[assignment]
+            self.server._pubsub_queued(self)
+        elif pending:
+            out += pending
+        if len(out) + len(frame) > budget:
+            return -2
+        out += frame
+        return 0
+
+    def pubsub_send(self, message: Union[str, bytes], budget: int) -> int:
+        if self.conn.state is not _OPEN or self.phase != PHASE_OPEN:
+            return -1
+        if self.buffered_amount >= budget:
+            return -2
+        self.send(message)
+        return 0
+
+    def pubsub_extensions(self) -> Any:
+        return self.conn.extensions
+
+    def pubsub_close(self, code: int, reason: str) -> None:
+        self.close(code, reason)
+
     def _mark_dirty(self) -> None:
         if not self.dirty:
             self.dirty = True

@@ -208,6 +208,57 @@ class Server(Acceptor, ConnectionIO):
         self._calls.append(fn)
         self._wakeup()
 
+    # -- pub/sub (wsframe.pubsub) -----------------------------------------------
+
+    _pubsub: Any = None
+    _ps_pending: Optional[List[ServerWebSocket]] = None
+
+    @property
+    def pubsub(self) -> Any:
+        """This server's :class:`wsframe.pubsub.PubSub` (made with the defaults
+        on first use; assign your own before the first subscribe to configure)."""
+        if self._pubsub is None:
+            from ..pubsub import PubSub
+
+            self._pubsub = PubSub()
+        return self._pubsub
+
+    @pubsub.setter
+    def pubsub(self, value: Any) -> None:
+        self._pubsub = value
+
+    def publish(self, topic: str, message: Any) -> int:
+        """Send ``message`` (str: text, bytes-like: binary) to every subscriber
+        of ``topic``, framed once. From the server's thread (else
+        :meth:`publish_threadsafe`). Returns how many local subscribers got it queued."""
+        return self.pubsub.publish(topic, message)
+
+    def publish_threadsafe(self, topic: str, message: Any) -> None:
+        """:meth:`publish` from any thread (runs at the loop's next iteration)."""
+        self.call_soon_threadsafe(lambda: self.pubsub.publish(topic, message))
+
+    def broadcast(self, connections: Iterable[Any], message: Any) -> int:
+        """Send ``message`` to each of ``connections``, framed once (same budget as publish)."""
+        return self.pubsub.broadcast(connections, message)
+
+    def _pubsub_queued(self, c: ServerWebSocket) -> None:
+        pending = self._ps_pending
+        if pending is None:
+            pending = self._ps_pending = []
+        if not pending:
+            self._calls.append(self._pubsub_flush)  # the loop's next pass, before its poll waits
+        pending.append(c)
+
+    def _pubsub_flush(self) -> None:
+        pending, self._ps_pending = self._ps_pending, []
+        for c in pending or ():
+            out = c.out
+            if out is not None and c.phase != PHASE_DEAD:
+                if out:
+                    self._flush(c)  # one send for everything queued since the last pass
+                else:
+                    c.out = None
+
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Ask the server to stop gracefully; returns at once.
 

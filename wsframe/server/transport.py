@@ -76,6 +76,7 @@ class ConnectionIO:
     _accept_paused: bool
     _accept_resume_at: float
     _on_message: Callable[[ServerWebSocket, Any], None]
+    _pubsub: Any
     # From Acceptor.
     _tls_handshake: Callable[[ServerWebSocket], None]
 
@@ -370,6 +371,8 @@ class ConnectionIO:
         if c.notified:
             return
         c.notified = True
+        if self._pubsub is not None:
+            self._pubsub.discard(c)
         if c.opened_at:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("close %s code=%s reason=%r duration=%.3fs", format_address(c.remote_address),
