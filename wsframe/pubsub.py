@@ -39,6 +39,7 @@ __all__ = [
     "Subscriber",
     "TopicLimitError",
     "broadcast",
+    "TransportCork",
     "CLOSED",
     "OVER_BUDGET",
     "DEFAULT_MAX_BUFFERED",
@@ -325,3 +326,59 @@ def broadcast(connections: Iterable[Subscriber], message: Message, *, max_buffer
     (``"close"``). Returns how many it was queued for. Call it in the
     connections' event-loop thread."""
     return PubSub(max_buffered=max_buffered, on_overflow=on_overflow).broadcast(connections, message)
+
+
+class TransportCork:
+    """Stands in for an asyncio transport until the loop's next pass: every
+    write meanwhile (published frames and the connection's own replies, in
+    their order) is collected and written with one ``transport.write``.
+
+    For asyncio-based layers (the asyncio server, uvicorn): ``cork(owner)``
+    replaces ``owner.transport`` and returns the cork; ``uncork()`` puts the
+    real transport back and writes. Closing or half-closing writes first.
+    """
+
+    __slots__ = ("transport", "owner", "parts", "size")
+
+    def __init__(self, owner: Any) -> None:
+        self.transport = owner.transport
+        self.owner = owner
+        self.parts: List[Any] = []
+        self.size = 0
+        owner.transport = self
+
+    def write(self, data: Any) -> None:
+        self.parts.append(data)  # a frame shared by all, or a buffer the connection handed over
+        self.size += len(data)
+
+    def writelines(self, datas: Iterable[Any]) -> None:
+        for d in datas:
+            self.write(d)
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() + self.size
+
+    def uncork(self) -> None:
+        """Restore the transport and write what was collected, in one call."""
+        t = self.transport
+        if self.owner.transport is self:
+            self.owner.transport = t
+        parts, self.parts, self.size = self.parts, [], 0
+        if parts and not t.is_closing():
+            t.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def write_eof(self) -> None:
+        self.uncork()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.uncork()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.parts, self.size = [], 0
+        self.uncork()
+        self.transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)

@@ -33,6 +33,7 @@ from ..exceptions import ConnectionClosed, ConnectionStateError
 from ..handshake import Headers, Response
 from .connection import WebSocket
 from .protocol import Options, logger
+from ..pubsub import TransportCork
 
 __all__ = ["Server", "serve", "ServerWebSocket"]
 
@@ -98,6 +99,48 @@ class ServerWebSocket(WebSocket):
     def _on_open(self) -> None:
         if self._task is None:
             self._task = self._loop.create_task(self._run(False))
+
+    # -- pub/sub (wsframe.pubsub; the Subscriber interface) -----------------------------------
+
+    def subscribe(self, topic: str) -> bool:
+        """Receive what is published to ``topic`` (see :mod:`wsframe.pubsub`)."""
+        return self.server.pubsub.subscribe(self, topic)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Stop receiving ``topic``; False when not subscribed."""
+        return self.server.pubsub.unsubscribe(self, topic)
+
+    def publish(self, topic: str, message: Any) -> int:
+        """:meth:`Server.publish` to every subscriber of ``topic`` except this connection."""
+        return self.server.pubsub.publish(topic, message, exclude=self)
+
+    def pubsub_write(self, frame: bytes, budget: int) -> int:
+        if self.conn.state is not _OPEN or self._lost:
+            return -1
+        t = self.transport
+        if t.get_write_buffer_size() + len(frame) > budget:
+            return -2
+        if t.__class__ is not TransportCork:
+            self._flush_now()  # replies this connection already queued go first
+            t = TransportCork(self)  # until the loop's next pass: one write for all of it
+            self.server._pubsub_queued(t)
+        t.write(frame)
+        return 0
+
+    def pubsub_send(self, message: Any, budget: int) -> int:
+        if self.conn.state is not _OPEN or self._lost:
+            return -1
+        if self.transport.get_write_buffer_size() >= budget:
+            return -2
+        self.conn.send_message(message)  # its own compressor (context takeover)
+        self._flush_now()
+        return 0
+
+    def pubsub_extensions(self) -> Any:
+        return self.conn.extensions
+
+    def pubsub_close(self, code: int, reason: str) -> None:
+        self._start_close(code, reason)
 
     async def _run(self, check_request: bool) -> None:
         conn = self.conn
@@ -252,7 +295,50 @@ class Server:
             self._n_overflow += 1
         self._conns.add(ws)
 
+    # -- pub/sub (wsframe.pubsub) -------------------------------------------------------------
+
+    _pubsub: Any = None
+    _ps_pending: Optional[list] = None
+
+    @property
+    def pubsub(self) -> Any:
+        """This server's :class:`wsframe.pubsub.PubSub` (made with the defaults
+        on first use; assign your own before the first subscribe to configure)."""
+        if self._pubsub is None:
+            from ..pubsub import PubSub
+
+            self._pubsub = PubSub()
+        return self._pubsub
+
+    @pubsub.setter
+    def pubsub(self, value: Any) -> None:
+        self._pubsub = value
+
+    def publish(self, topic: str, message: Any) -> int:
+        """Send ``message`` (str: text, bytes-like: binary) to every subscriber
+        of ``topic``, framed once; never waits (slow subscribers: see
+        :class:`wsframe.pubsub.PubSub`). Returns how many local subscribers got it queued."""
+        return self.pubsub.publish(topic, message)
+
+    def broadcast(self, connections: Iterable[Any], message: Any) -> int:
+        """Send ``message`` to each of ``connections``, framed once (same budget as publish)."""
+        return self.pubsub.broadcast(connections, message)
+
+    def _pubsub_queued(self, cork: Any) -> None:
+        pending = self._ps_pending
+        if not pending:
+            pending = self._ps_pending = []
+            self._loop.call_soon(self._pubsub_flush)
+        pending.append(cork)
+
+    def _pubsub_flush(self) -> None:
+        pending, self._ps_pending = self._ps_pending, None
+        for cork in pending or ():
+            cork.uncork()  # one write per connection for everything since the last pass
+
     def _remove(self, ws: ServerWebSocket) -> None:
+        if self._pubsub is not None:
+            self._pubsub.discard(ws)
         if ws in self._conns:
             self._conns.discard(ws)
             if ws._overflow:
