@@ -96,4 +96,4 @@ class Backplane(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Stop; publications not yet sent are dropped (and counted)."""
+        """Stop (after trying to send what is pending)."""

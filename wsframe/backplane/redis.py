@@ -130,10 +130,20 @@ class RedisBackplane(Backplane):
         return _redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout,
                                      retry=Retry(NoBackoff(), 0), health_check_interval=0)
 
-    def close(self) -> None:
-        """Stop the backplane thread; unsent publications are dropped."""
+    def close(self, flush_timeout: float = 2.0) -> None:
+        """Send what the outbox holds (while connected, at most ``flush_timeout``
+        seconds), then stop the backplane thread; what is left is dropped."""
         if self._closing:
             return
+        if self._thread is not None and self._outbox and self.connected.is_set():
+            async def drain() -> None:
+                while self._outbox and self.connected.is_set():
+                    await asyncio.sleep(0.005)
+            try:
+                asyncio.run_coroutine_threadsafe(asyncio.wait_for(drain(), flush_timeout), self._loop).result(
+                    flush_timeout + 1)
+            except Exception:
+                pass
         self._closing = True
         if self.pubsub is not None and self.pubsub.backplane is self:
             self.pubsub.backplane = None
