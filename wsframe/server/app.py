@@ -214,7 +214,8 @@ class ServerWebSocket:
         pending = conn.data_to_send()  # what ws.send queued meanwhile goes first
         if out is None:
             # Nothing waiting for the socket: one send at the loop's next pass.
-            out = self.out = pending if pending else bytearray()  # type: ignore[assignment]
+            out = pending if pending.__class__ is bytearray else bytearray()
+            self.out = out  # type: ignore[assignment]
             self.server._pubsub_queued(self)
         elif pending:
             out += pending
