@@ -54,7 +54,12 @@ class A(Application):
                 publish("all", msg)
 MSG = (b'{"sym": "ABC", "px": 101.25, "qty": 300} ' * 64)
 exts = [ServerPerMessageDeflate()] if mode == "publish-deflate" else []
-Server(A(), "127.0.0.1", port, max_connections=30000, extensions=exts, backlog=4096).serve_forever()
+srv = Server(A(), "127.0.0.1", port, max_connections=30000, extensions=exts, backlog=4096)
+import os
+if os.environ.get("WSF_REDIS"):  # one of several workers joined by Redis (--cross)
+    from wsframe.backplane.redis import RedisBackplane
+    RedisBackplane(os.environ["WSF_REDIS"]).attach_server(srv)
+srv.serve_forever()
 """
 
 WSFRAME_ASYNCIO = r"""
@@ -186,9 +191,11 @@ def _raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _start(name: str, port: int, exes: dict, tmp: Path) -> subprocess.Popen:
+def _start(name: str, port: int, exes: dict, tmp: Path, redis_url: str = "") -> subprocess.Popen:
     code, mode, _ = SERVERS[name]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if redis_url:
+        env["WSF_REDIS"] = redis_url
     if mode == "floor":
         cmd = [exes["pubfloor"], str(port)]
     elif mode == "node":
@@ -258,17 +265,97 @@ def run_server(name: str, n: int, cases: list, rounds: int, exes: dict, tmp: Pat
     return results
 
 
+def _pct(values: list, q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+
+def cross(n: int, workers: int, rounds: int, exes: dict, tmp: Path) -> dict:
+    """One process vs ``workers`` processes joined by Redis: N subscribers spread
+    evenly, one publisher (on the first process); K=1 latency to the last
+    subscriber (p50/p99 over ``rounds``) and K=100 delivered messages/s."""
+    from wsframe import client
+
+    redis_bin = shutil.which("redis-server")
+    if redis_bin is None:
+        raise RuntimeError("redis-server is missing")
+    rport = _free_port()
+    rds = subprocess.Popen([redis_bin, "--port", str(rport), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{rport}/0"
+    out = {}
+    try:
+        time.sleep(0.5)  # (a benchmark, not a test: redis-server's start-up)
+        for label, nproc in (("1 process", 1), (f"{workers} processes + Redis", workers)):
+            ports = [_free_port() for _ in range(nproc)]
+            procs = [_start("wsframe publish (selectors)", p, exes, tmp, url if nproc > 1 else "") for p in ports]
+            sinks = [subprocess.Popen([exes["pubsink"], str(p), str(n // nproc)], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, preexec_fn=_raise_nofile) for p in ports]
+            try:
+                for sk in sinks:
+                    json.loads(sk.stdout.readline())
+                ctl = client.connect(f"ws://127.0.0.1:{ports[0]}/", max_queue=None)
+                if nproc > 1:
+                    import redis as redis_py
+                    cli = redis_py.Redis(port=rport)
+                    deadline = time.monotonic() + 30
+                    while dict(cli.pubsub_numsub("wsframe:all"))[b"wsframe:all"] < nproc:
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("workers did not subscribe")
+                        time.sleep(0.05)
+                    cli.close()
+
+                def one(k: int) -> tuple:
+                    cpu0 = sum(_cpu_ns(p.pid) for p in procs)
+                    for sk in sinks:
+                        sk.stdin.write(f"go {k}\n")
+                        sk.stdin.flush()
+                    ctl.send(f"go {k} 16")
+                    last = max(json.loads(sk.stdout.readline())["last_ms"] for sk in sinks)
+                    for _ in range(k):
+                        ctl.recv(timeout=60)
+                    return last, sum(_cpu_ns(p.pid) for p in procs) - cpu0
+
+                one(1)
+                lat = [one(1)[0] for _ in range(rounds)]
+                bursts = [one(100) for _ in range(3)]
+                out[label] = {"p50_ms": _pct(lat, 0.5), "p99_ms": _pct(lat, 0.99),
+                              "burst100_msgs_per_s": statistics.median(n * 100 / (b[0] / 1000) for b in bursts),
+                              "burst100_cpu_us_per_msg": statistics.median(b[1] / (n * 100) / 1000 for b in bursts)}
+                ctl.close()
+            finally:
+                for sk in sinks:
+                    sk.stdin.close()
+                    sk.wait(30)
+                for p in procs:
+                    _stop(p)
+    finally:
+        _stop(rds)
+    return out
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--subs", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--servers", nargs="*", default=list(SERVERS))
+    ap.add_argument("--cross", type=int, default=0, metavar="WORKERS",
+                    help="instead: 1 process vs WORKERS processes joined by Redis, at the first --subs")
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "bench_pubsub.json"))
     args = ap.parse_args(argv)
     _raise_nofile()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
     exes = _build(tmp)
+    if args.cross:
+        try:
+            res = cross(args.subs[0], args.cross, max(args.rounds, 20), exes, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        with open(args.out, "w") as f:
+            json.dump(res, f, indent=1)
+        print(json.dumps(res, indent=1))
+        return
     table = {}
     failures = []
     try:
