@@ -170,6 +170,9 @@ class PubSub:
         self.backplane: Any = None  # set by Backplane.attach: told when a topic gains/loses its last subscriber
         self._topics: Dict[str, Dict[Any, _Sub]] = {}
         self._subs: Dict[Any, _Sub] = {}
+        # Per topic, made on the first publish after a membership change: the
+        # write methods of its plain subscribers (the hot loop) and the others.
+        self._split: Dict[str, Tuple[List[Any], List[_Sub]]] = {}
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -194,6 +197,7 @@ class PubSub:
             if self.backplane is not None:
                 self.backplane.topic_added(topic)
         members[sub] = rec
+        self._split.pop(topic, None)
         return True
 
     def unsubscribe(self, sub: Subscriber, topic: str) -> bool:
@@ -218,6 +222,7 @@ class PubSub:
     def _leave(self, sub: Any, topic: str) -> None:
         members = self._topics[topic]
         del members[sub]
+        self._split.pop(topic, None)
         if not members:
             del self._topics[topic]
             if self.backplane is not None:
@@ -259,6 +264,12 @@ class PubSub:
         members = self._topics.get(topic)
         if not members:
             return 0
+        if exclude is None:
+            split = self._split.get(topic)
+            if split is None:
+                plain = [rec.write for rec in members.values() if rec.mode is None]
+                split = self._split[topic] = (plain, [rec for rec in members.values() if rec.mode is not None])
+            return self._fan_out_split(split, topic, message)
         recs = list(members.values())
         if exclude is not None:
             rec = members.get(exclude)
@@ -277,14 +288,42 @@ class PubSub:
             recs.append(rec if rec is not None else _Sub(s, _mode_of(s)))
         return self._fan_out(recs, None, message)
 
-    def _fan_out(self, recs: List[_Sub], topic: Optional[str], message: Message) -> int:
+    def _fan_out_split(self, split: Tuple[List[Any], List[_Sub]], topic: str, message: Message) -> int:
+        writes, others = split
+        if isinstance(message, str):
+            frame = build_frame(_OP_TEXT, message.encode("utf-8"))
+        else:
+            frame = build_frame(_OP_BINARY, message if message.__class__ is bytes else bytes(message))
+        budget = self.max_buffered
+        failed = None
+        for w in writes:  # the same frame object for each; 0 means queued
+            r = w(frame, budget)
+            if r:
+                if failed is None:
+                    failed = []
+                failed.append((w, r))
+        n = len(writes)
+        if failed is not None:
+            n -= len(failed)
+            members = self._topics.get(topic, {})
+            by_write = {rec.write: rec for rec in members.values()}
+            for w, r in failed:
+                rec = by_write.get(w)
+                if rec is not None and r == OVER_BUDGET:
+                    self._over_budget(rec, topic, message)
+        if others:
+            n += self._fan_out(others, topic, message, frame)
+        return n
+
+    def _fan_out(self, recs: List[_Sub], topic: Optional[str], message: Message, frame: Optional[bytes] = None) -> int:
         if isinstance(message, str):
             op = _OP_TEXT
             payload = message.encode("utf-8")
         else:
             op = _OP_BINARY
             payload = message if message.__class__ is bytes else bytes(message)
-        frame = build_frame(op, payload)  # the one frame every plain subscriber gets
+        if frame is None:
+            frame = build_frame(op, payload)  # the one frame every plain subscriber gets
         budget = self.max_buffered
         shared: Optional[Dict[Any, bytes]] = None
         n = 0

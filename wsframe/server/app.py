@@ -207,11 +207,11 @@ class ServerWebSocket:
         return self.server.pubsub.publish(topic, message, exclude=self)
 
     def pubsub_write(self, frame: bytes, budget: int) -> int:
-        conn = self.conn
-        if conn.state is not _OPEN or self.phase != PHASE_OPEN:
+        if self.phase != PHASE_OPEN or self.conn.state is not _OPEN:
             return -1
         out = self.out
-        pending = conn.data_to_send()  # what ws.send queued meanwhile goes first
+        # Output of ws.send/close/ping not yet taken (only while dirty) goes first.
+        pending = self.conn.data_to_send() if self.dirty else b""
         if out is None:
             # Nothing waiting for the socket: one send at the loop's next pass.
             out = pending if pending.__class__ is bytearray else bytearray()

@@ -251,13 +251,32 @@ class Server(Acceptor, ConnectionIO):
 
     def _pubsub_flush(self) -> None:
         pending, self._ps_pending = self._ps_pending, []
+        now = self._now
         for c in pending or ():
             out = c.out
-            if out is not None and c.phase != PHASE_DEAD:
-                if out:
-                    self._flush(c)  # one send for everything queued since the last pass
-                else:
+            if out is None or c.phase == PHASE_DEAD:
+                continue
+            if not out:
+                c.out = None
+            elif c.interest != EV_READ or self.ssl_context is not None:
+                self._flush(c)
+            else:  # one send for everything queued since the last pass (the common case, inline)
+                try:
+                    n = c.sock.send(out)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError:
+                    self._flush(c)  # logs and drops the connection
+                    continue
+                if n:
+                    c.last_send_progress = now
+                if n == len(out):
                     c.out = None
+                    if c.conn.should_close_transport or c.eof:
+                        self._update_interest(c)
+                else:
+                    del out[:n]
+                    self._update_interest(c)  # the rest when writable (backpressure)
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Ask the server to stop gracefully; returns at once.
