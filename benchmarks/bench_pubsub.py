@@ -340,6 +340,8 @@ def main(argv=None) -> None:
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--servers", nargs="*", default=list(SERVERS))
+    ap.add_argument("--cases", nargs="*", default=None, metavar="KxBYTES",
+                    help="e.g. 1x16 10x16 (default: 1x16 10x16 100x16 1x1024, and 10x1024 up to 1,000 subscribers)")
     ap.add_argument("--cross", type=int, default=0, metavar="WORKERS",
                     help="instead: 1 process vs WORKERS processes joined by Redis, at the first --subs")
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "bench_pubsub.json"))
@@ -364,6 +366,8 @@ def main(argv=None) -> None:
             cases = [(1, 16), (10, 16), (100, 16), (1, 1024)]
             if n <= 1000:
                 cases.append((10, 1024))
+            if args.cases:
+                cases = [(int(c.split("x")[0]), int(c.split("x")[1])) for c in args.cases]
             for p in range(args.passes):
                 for name in args.servers:
                     if SERVERS[name][1] == "node" and not _node_path():
