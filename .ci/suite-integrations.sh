@@ -4,6 +4,10 @@
 #   wsproto (all its tests), trio-websocket, hypercorn's suite (its WebSocket tests included),
 #   httpx-ws (wsproto accelerator) and websocket-client (its shipped tests,
 #   with its local echo server) (websocket-client accelerator).
+# Then the suites of wsproto and websocket-client again for each older release
+# the accelerators accept (the last two minor releases of each; WSPROTO_OLDER and
+# WEBSOCKET_CLIENT_OLDER: space-separated versions, empty to skip), each
+# installed into the same venv over the newest one.
 # Each suite runs once, with the accelerator installed by the pytest plugin
 # .ci/integrations/wsframe_accel.py, which prints wsframe's call counters and
 # fails the run when the accelerated path was not taken.
@@ -26,6 +30,8 @@ WEBSOCKET_CLIENT=1.9.2
 TRIO_WEBSOCKET=0.12.2
 HYPERCORN=0.18.0
 HTTPX_WS=0.9.0
+WSPROTO_OLDER=${WSPROTO_OLDER-1.2.0}
+WEBSOCKET_CLIENT_OLDER=${WEBSOCKET_CLIENT_OLDER-1.8.0}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
 PROJECTS=("wsproto==$WSPROTO" "websocket-client==$WEBSOCKET_CLIENT" "trio-websocket==$TRIO_WEBSOCKET"
           "hypercorn==$HYPERCORN" "httpx-ws==$HTTPX_WS")
@@ -60,7 +66,7 @@ quiet_pip "$py" -m pip download -q --no-deps \
     --no-binary wsproto,websocket-client,trio-websocket,hypercorn,httpx-ws -d "$work/sdist" "${PROJECTS[@]}"
 for f in "$work"/sdist/*.tar.gz; do tar -xzf "$f" -C "$work"; done
 
-export PYTHONPATH="$repo/.ci/integrations"
+export PYTHONPATH="$repo/.ci/integrations${PYTHONPATH:+:$PYTHONPATH}"
 failed=()
 summary=()
 totals=()
@@ -117,12 +123,15 @@ run hypercorn "$work/hypercorn-$HYPERCORN" wsproto "wsproto:parse,wsproto:build,
 run httpx-ws "$work/httpx_ws-$HTTPX_WS" wsproto "wsproto:parse,wsproto:build,wsproto:events" tests
 
 # websocket-client: its shipped tests, with the echo server they ship for the
-# tests that need one (on a free local port).
-port=$("$py" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
-wc_tests=$("$py" -c "import os, websocket.tests as t; print(os.path.dirname(t.__file__))")
-LOCAL_WS_SERVER_PORT=$port "$py" "$wc_tests/echo-server.py" >"$work/echo.log" 2>&1 &
-echo_pid=$!
-"$py" - "$port" <<'EOF' || { echo "websocket-client's echo server did not start"; cat "$work/echo.log"; exit 1; }
+# tests that need one (on a free local port; restarted for each version).
+start_echo_server() {
+    if [ -n "$echo_pid" ]; then kill "$echo_pid" 2>/dev/null || true; wait "$echo_pid" 2>/dev/null || true; fi
+    local port wc_tests
+    port=$("$py" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()")
+    wc_tests=$("$py" -c "import os, websocket.tests as t; print(os.path.dirname(t.__file__))")
+    LOCAL_WS_SERVER_PORT=$port "$py" "$wc_tests/echo-server.py" >"$work/echo.log" 2>&1 &
+    echo_pid=$!
+    "$py" - "$port" <<'EOF' || { echo "websocket-client's echo server did not start"; cat "$work/echo.log"; exit 1; }
 import socket, sys, time
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline:
@@ -133,8 +142,30 @@ while time.monotonic() < deadline:
         time.sleep(0.1)
 sys.exit(1)
 EOF
-export LOCAL_WS_SERVER_PORT=$port
+    export LOCAL_WS_SERVER_PORT=$port
+}
+start_echo_server
 run websocket-client "$work" websocket_client "websocket_client:mask,websocket_client:utf8" --pyargs websocket.tests
+
+# The older accepted releases: each installed over the newest, its own suite from its sdist.
+installed_is() {  # installed_is MODULE VERSION: the venv imports that version (and no other copy)
+    "$py" -c "import sys, $1; v = $1.__version__; print('$1', v, 'from', $1.__file__); sys.exit(v != '$2')"
+}
+for v in $WSPROTO_OLDER; do
+    quiet_pip "$py" -m pip install -q --no-deps "wsproto==$v"
+    installed_is wsproto "$v"
+    quiet_pip "$py" -m pip download -q --no-deps --no-binary wsproto -d "$work/sdist-$v" "wsproto==$v"
+    tar -xzf "$work/sdist-$v"/wsproto-*.tar.gz -C "$work"
+    tests=tests; [ -d "$work/wsproto-$v/tests" ] || tests=test  # 1.2.x names its folder test/
+    run "wsproto-$v" "$work/wsproto-$v" wsproto "wsproto:parse,wsproto:mask,wsproto:build,wsproto:events" "$tests"
+done
+for v in $WEBSOCKET_CLIENT_OLDER; do
+    quiet_pip "$py" -m pip install -q --no-deps "websocket-client==$v"
+    installed_is websocket "$v"
+    start_echo_server
+    run "websocket-client-$v" "$work" websocket_client "websocket_client:mask,websocket_client:utf8" \
+        --pyargs websocket.tests
+done
 
 echo
 echo "=== summary"
@@ -144,4 +175,4 @@ if [ "${#failed[@]}" -ne 0 ]; then
     echo "suite-integrations: FAILED (${failed[*]}) in $((SECONDS - start)) s: ${joined%; }"
     exit 1
 fi
-echo "suite-integrations: all 5 suites passed with the accelerators in $((SECONDS - start)) s: ${joined%; }"
+echo "suite-integrations: all ${#summary[@]} suite runs passed with the accelerators in $((SECONDS - start)) s: ${joined%; }"

@@ -212,10 +212,10 @@ def _start(name: str, port: int, exes: dict, tmp: Path, redis_url: str = "") -> 
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return proc
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError(f"{name} did not start")
+                raise RuntimeError(f"{name} did not start") from exc
             time.sleep(0.05)
 
 
@@ -391,7 +391,7 @@ def main(argv=None) -> None:
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
     out.pop("failures")
-    print(f"| N | K x bytes | server | CPU µs/msg | msgs/s | last ms |\n|---|---|---|---:|---:|---:|")
+    print("| N | K x bytes | server | CPU µs/msg | msgs/s | last ms |\n|---|---|---|---:|---:|---:|")
     for key, v in out.items():
         n, case, name = key.split("|")
         print(f"| {n} | {case} | {name} | {v['cpu_us_per_msg']:.3f} | {v['msgs_per_s']:,.0f} | {v['last_ms']:.1f} |")

@@ -337,7 +337,7 @@ def wsproto_ops() -> dict:
     ev = importlib.import_module("wsproto.events")
     hs_mod = importlib.import_module("wsproto.handshake")
     WSConnection, Connection, ConnectionType = wsproto.WSConnection, conn_mod.Connection, conn_mod.ConnectionType
-    TextMessage, BytesMessage, Message = ev.TextMessage, ev.BytesMessage, ev.Message
+    TextMessage, Message = ev.TextMessage, ev.Message
     Request, AcceptConnection = ev.Request, ev.AcceptConnection
 
     class Receiver:

@@ -1,12 +1,14 @@
-"""The README's benchmark section, drawn from one run's results.
+"""The benchmark section of docs/performance.md, drawn from one run's results.
 
-``python -m benchmarks.readme_section [--results DIR] [--out FILE]`` reads
+``python -m benchmarks.readme_section [--results DIR] [--out FILE] [--link-base PREFIX]`` reads
 ``results.json`` (micro benchmarks) and ``servers.json`` (server benchmarks)
 of one ``python -m benchmarks`` run (default ``benchmarks/results``) and
 writes Markdown: the server tables (messages/s and server CPU per message on
 the main rows, memory per idle connection), the receive and send paths against
 the peers, the charts of ``benchmarks/latest/``, how to reproduce, and the
-targets table of issues 9, 10 and 12 with every ratio, hit or miss.
+targets table of issues 9, 10 and 12 with every ratio, hit or miss. Links are
+relative to the repository root with ``--link-base`` in front (default ``../``,
+for a file in docs/; ``""`` for one at the root).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def _micro(path: Path) -> List[Result]:
                    list(d.get("samples_s") or [])) for d in data["results"]]
 
 
-def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") -> str:
+def section(micro: List[Result], servers: dict, title: str = "## Benchmarks", base: str = "../") -> str:
     meta, results = servers["meta"], servers["results"]
     idx = {(r["server"], r["row"]): r for r in results if r["status"] == "ok"}
     names = list(dict.fromkeys(r["server"] for r in results if r["status"] == "ok"))
@@ -46,8 +48,8 @@ def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") ->
              f"under one C load generator (`benchmarks/loadgen`), {meta['repeats']} interleaved repeats, medians. "
              "The machine is a small shared VM: absolute numbers are relative to it, compare the ratios"
              + (f" (other processes used a median {statistics.median(bg):.0f}% of a core during the server rows)"
-                if bg else "") + ". Full tables: [benchmarks/latest/servers.md](benchmarks/latest/servers.md) and "
-             "[benchmarks/latest/report.md](benchmarks/latest/report.md).")
+                if bg else "") + f". Full tables: [benchmarks/latest/servers.md]({base}benchmarks/latest/servers.md) and "
+             f"[benchmarks/latest/report.md]({base}benchmarks/latest/report.md).")
     L.append("")
     L.append(f"The **{WSFRAME}** row is a user-written application (`benchmarks/servers/wsframe_app.py`: an "
              "`Application` whose `on_message` calls `ws.send(data)`), not the built-in echo, which has its own "
@@ -71,8 +73,8 @@ def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") ->
         L.append(f"| {s} | " + " | ".join(rates) + " | " + " | ".join(cpus) + " | "
                  + (fmt_bytes(mem["rate"]) if mem else "-") + " |")
     L.append("")
-    L.append("![echo messages/s](benchmarks/latest/servers_throughput.png)")
-    L.append("![server CPU per message](benchmarks/latest/servers_cpu.png)")
+    L.append(f"![echo messages/s]({base}benchmarks/latest/servers_throughput.png)")
+    L.append(f"![server CPU per message]({base}benchmarks/latest/servers_cpu.png)")
     L.append("")
     rates: Dict[tuple, Optional[float]] = {(r.case, r.param, r.impl): r.rate() for r in micro if r.ok and r.samples}
     impls = [i for i in CONNECTION_IMPLS if any(k[2] == i for k in rates)]
@@ -88,7 +90,7 @@ def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") ->
         if any(vals):
             L.append(f"| {key} | " + " | ".join(fmt_rate(v) if v else "-" for v in vals) + " |")
     L.append("")
-    L.append("![receive and send paths](benchmarks/latest/connection.png)")
+    L.append(f"![receive and send paths]({base}benchmarks/latest/connection.png)")
     L.append("")
     L.append("Reproduce (about 15-20 minutes on 2 cores; `--server-only`/`--server-skip`/`--server-rows` pick "
              "servers and rows, `--no-servers` runs the micro benchmarks only):")
@@ -96,7 +98,8 @@ def section(micro: List[Result], servers: dict, title: str = "## Benchmarks") ->
     L.append("```sh")
     L.append("pip install -e '.[bench]' uvicorn httptools hypercorn matplotlib")
     L.append("bash .ci/install-peers.sh          # node and npm ws, for the ws (node) row")
-    L.append("python -m benchmarks               # writes benchmarks/results/ and copies it to benchmarks/latest/")
+    L.append("python -m benchmarks               # writes benchmarks/results/ (benchmarks/latest/ is left alone)")
+    L.append("python -m benchmarks --publish     # the same, then replaces the committed benchmarks/latest/")
     L.append("python -m benchmarks.server_bench --quick --only 'uvicorn|picows' --rows 'c64'   # a subset")
     L.append("```")
     L.append("")
@@ -110,8 +113,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.readme_section", description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", type=Path, default=RESULTS_DIR, help="folder of results.json and servers.json")
     ap.add_argument("--out", type=Path, help="write here (default: stdout)")
+    ap.add_argument("--link-base", default="../", help="put in front of repository paths in links (default: ../)")
     a = ap.parse_args(argv)
-    text = section(_micro(a.results / "results.json"), json.loads((a.results / "servers.json").read_text()))
+    text = section(_micro(a.results / "results.json"), json.loads((a.results / "servers.json").read_text()),
+                   base=a.link_base)
     if a.out:
         a.out.write_text(text)
     else:

@@ -36,7 +36,8 @@ from .cases import CASES, TARGETS, Bench, Config
 from .peers import Unavailable
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-# Committed copy of the latest full report and charts, shown by the README.
+# Committed copy of the latest full report and charts, shown by the README: replaced only by a
+# complete run given --publish (see publish_refusal).
 LATEST_DIR = Path(__file__).resolve().parent / "latest"
 
 
@@ -493,6 +494,20 @@ def pure_python_refusal() -> Optional[str]:
             f" timed as wsframe (build it: `pip install -e .` in {where})")
 
 
+def publish_refusal(args: argparse.Namespace) -> Optional[str]:
+    """Why this run may not replace benchmarks/latest/, or None. Only a complete
+    timed run (every micro case, then every server and row) into files may, so
+    the committed report and charts always come from one and the same run."""
+    partial = [flag for flag, given in (
+        ("--smoke", args.mode == "smoke"), ("--only", args.only), ("--no-servers", args.servers is False),
+        ("--server-only", args.server_only), ("--server-skip", args.server_skip),
+        ("--server-rows", args.server_rows), ("--no-write", args.no_write), ("--no-charts", args.no_charts),
+        ("--allow-pure-python", args.allow_pure_python)) if given]
+    if partial:
+        return f"--publish needs a complete run; {', '.join(partial)} makes this one partial"
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     g = ap.add_mutually_exclusive_group()
@@ -506,9 +521,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--pin", type=int, metavar="CPU", help="pin this process to one CPU (Linux) to cut migration noise")
     ap.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc thresholds dynamic (see tame_malloc)")
     ap.add_argument("--no-charts", action="store_true", help="write no PNG charts (they need matplotlib)")
-    ap.add_argument("--latest", action=argparse.BooleanOptionalAction, default=None,
-                    help="copy report and charts to benchmarks/latest/ (default: on for a timed run of every case"
-                         " into the default --out)")
+    ap.add_argument("--publish", "--latest", action="store_true", dest="publish",
+                    help="replace the committed results in benchmarks/latest/ with this run's report and charts"
+                         " (only for a complete run: refused with --smoke, --only, --no-servers, --server-* and"
+                         " the like; without it benchmarks/latest/ is never written)")
     ap.add_argument("--servers", action=argparse.BooleanOptionalAction, default=None,
                     help="also run the server benchmarks (benchmarks/server_bench.py) after the micro benchmarks"
                          " (default: on, unless --only or --smoke is given)")
@@ -519,6 +535,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="time wsframe even when its C extension is not built (the numbers are then the"
                          " pure-Python codec's); refused by default")
     args = ap.parse_args(argv)
+    if args.publish:
+        refusal = publish_refusal(args)
+        if refusal:
+            print(f"python -m benchmarks: {refusal}", file=sys.stderr)
+            return 2
     if args.mode != "smoke":
         refusal = pure_python_refusal()
         if refusal and not args.allow_pure_python:
@@ -586,15 +607,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"server benchmarks: {time.perf_counter() - t1:.0f} s")
         if not args.no_write:
             append_targets(args.out / "report.md", server_results, targets, results)
-    if not args.no_write:
-        latest = args.latest
-        if latest is None:
-            latest = mode.timed and not args.only and args.out.resolve() == RESULTS_DIR.resolve()
-        if latest:
-            copy_latest(args.out / "report.md", charts)
-            if server_results is not None and not (args.server_only or args.server_skip or args.server_rows):
-                copy_latest_servers(args.out)
-            print(f"copied the reports and charts to {LATEST_DIR}")
+    if args.publish and not wrong:
+        copy_latest(args.out / "report.md", charts)
+        copy_latest_servers(args.out)
+        print(f"published: copied the reports and charts to {LATEST_DIR}")
+    elif not args.no_write:
+        print(f"{LATEST_DIR} left as it is (--publish on a complete run replaces it)")
     for r in wrong:
         print(f"WRONG {r.case}[{r.param}] {r.impl}: {r.status}", file=sys.stderr)
     # The plain closing line: every implementation checked counts as a test.

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import server_targets
-from .server_specs import CEILING, ECHO_ROWS, FLOOR, HANDSHAKE_ROW, MEMORY_ROW, PICOWS, WSFRAME, Row
+from .server_specs import CEILING, ECHO_ROWS, FLOOR, MEMORY_ROW, PICOWS, WSFRAME, Row
 
 # Targets of the first server issue, for the user-written wsframe Application.
 TARGET_VS_PICOWS = 1.0

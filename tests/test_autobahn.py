@@ -65,7 +65,7 @@ def check_index(outdir: Path, min_cases: int, allowed_cases: Optional[dict] = No
     counts: dict[str, int] = {}
     bad = []
     total = 0
-    for agent, cases in index.items():
+    for cases in index.values():
         for case_id, r in cases.items():
             total += 1
             behavior, close = r["behavior"], r["behaviorClose"]

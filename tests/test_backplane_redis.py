@@ -68,9 +68,9 @@ class RedisProc:
             try:
                 if cli.ping():
                     break
-            except redis_py.RedisError:
+            except redis_py.RedisError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
+                    raise RuntimeError("redis-server did not start") from exc
                 time.sleep(0.02)
         cli.close()
 
@@ -286,7 +286,7 @@ def test_three_processes_share_topics_across_a_redis_restart(rds):
                 for n, p in enumerate(pubs):
                     p.send(f"pub {'ab'[i % 2]} {tag}:{n}:{i}")
             want = {t: [f"{tag}:{n}:{i}" for i in range(count) for n in range(3) if "ab"[i % 2] == t] for t in "ab"}
-            for (n, topic), ws in subs.items():
+            for (_n, topic), ws in subs.items():
                 got = [ws.recv(timeout=15) for _ in range(len(want[topic]))]
                 assert sorted(got) == sorted(want[topic])  # every publication exactly once
                 for src in range(3):  # in order per publisher
@@ -306,7 +306,7 @@ def test_three_processes_share_topics_across_a_redis_restart(rds):
         wait_for(lambda: all(bp_state(n)[1] == 10 for n in range(3)), what="10 in each outbox")
         rds.start()
         want = {t: [f"during:{n}:{i}" for i in range(10) for n in range(3) if "ab"[i % 2] == t] for t in "ab"}
-        for (n, topic), ws in subs.items():
+        for (_n, topic), ws in subs.items():
             got = [ws.recv(timeout=15) for _ in range(len(want[topic]))]
             assert sorted(got) == sorted(want[topic])
         for p in pubs:

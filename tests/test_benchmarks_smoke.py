@@ -78,6 +78,39 @@ def test_report_is_written(tmp_path, smoke_results):
     assert not list(tmp_path.glob("*.png"))  # no charts for an untimed run
 
 
+def _latest_snapshot():
+    return {f.name: f.read_bytes() for f in runner.LATEST_DIR.iterdir() if f.is_file()}
+
+
+def test_a_run_without_publish_leaves_latest_alone(tmp_path, monkeypatch):
+    copies = []
+    monkeypatch.setattr(runner, "copy_latest", lambda *a, **k: copies.append(a))
+    monkeypatch.setattr(runner, "copy_latest_servers", lambda *a, **k: copies.append(a))
+    before = _latest_snapshot()
+    assert runner.main(["--smoke", "--no-servers", "--out", str(tmp_path)]) == 0
+    assert copies == [] and _latest_snapshot() == before
+    assert (tmp_path / "report.md").exists()
+
+
+@pytest.mark.parametrize("extra", [["--smoke"], ["--no-servers"], ["--only", "parse"], ["--server-rows", "c64"],
+                                   ["--server-only", "picows"], ["--no-write"], ["--allow-pure-python"]])
+def test_publish_is_refused_for_a_partial_run(tmp_path, capsys, extra):
+    before = _latest_snapshot()
+    assert runner.main(["--publish", "--out", str(tmp_path), *extra]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("python -m benchmarks: --publish needs a complete run;") and extra[0] in line
+    assert "\n" not in line
+    assert _latest_snapshot() == before and not list(tmp_path.iterdir())  # refused before running anything
+
+
+def test_publish_is_allowed_for_a_complete_run():
+    args = runner.argparse.Namespace(mode=None, only=None, servers=None, server_only=None, server_skip=None,
+                                     server_rows=None, no_write=False, no_charts=False, allow_pure_python=False)
+    assert runner.publish_refusal(args) is None
+    args.mode = "full"
+    assert runner.publish_refusal(args) is None
+
+
 def test_connection_cases_cover_wsframe_both_codecs(smoke_results):
     """The receive/send/handshake rows ran for both wsframe codecs, and the
     pure-Python row really runs the twin (a private connection module bound to it)."""

@@ -292,8 +292,30 @@ def test_max_fragments_option(loop: str) -> None:
 
 def test_startup_says_pure_python_when_asked() -> None:
     with Echo(env={"WSFRAME_NO_EXTENSIONS": "1"}) as echo:
-        assert "codec: pure Python (WSFRAME_NO_EXTENSIONS is set)" in "".join(echo.seen)
+        assert "codec: pure Python (the environment asks for it:" in "".join(echo.seen)
         assert echo.stop(signal.SIGTERM) == 0
+
+
+def test_rebuild_hint_in_a_source_tree(tmp_path: Path) -> None:
+    from wsframe.cli import rebuild_hint
+
+    (tmp_path / "setup.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
+    hint = rebuild_hint(str(tmp_path))
+    assert f"not built in the source tree {tmp_path}" in hint
+    assert 'pip install -e ".[dev]"' in hint and "build_ext --inplace" in hint
+
+
+def test_rebuild_hint_for_an_installed_copy_gives_no_source_tree_advice(tmp_path: Path) -> None:
+    from wsframe.cli import rebuild_hint
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    (tmp_path / "setup.py").write_text("")  # a setup.py above site-packages does not make it a source tree
+    hint = rebuild_hint(str(site))
+    assert f"the wsframe installed in {site} has no C extension" in hint
+    assert "reinstall it with a C compiler on PATH" in hint
+    assert "-e" not in hint.split() and "build_ext" not in hint and "\n" not in hint
 
 
 def test_wss_with_cert_and_key_in_one_file(certs: Path) -> None:
@@ -322,10 +344,17 @@ def test_client_text_and_binary(echo_url: str) -> None:
     binary = run_cli("client", "--binary", echo_url, stdin="abc\n")
     assert binary.returncode == 0, binary.stderr
     assert binary.stdout.splitlines() == ["< binary 3 bytes: 616263"]
-    hexed = run_cli("client", "--hex", echo_url, stdin="00ff 10\nxyz\n")
+    hexed = run_cli("client", "--hex", echo_url, stdin="00ff 10\n0a\n")
     assert hexed.returncode == 0, hexed.stderr
-    assert hexed.stdout.splitlines() == ["< binary 3 bytes: 00ff10"]
-    assert "'xyz' is not hex digits" in hexed.stderr
+    assert hexed.stdout.splitlines() == ["< binary 3 bytes: 00ff10", "< binary 1 bytes: 0a"]
+
+
+def test_client_hex_with_bad_input_is_not_sent_and_exits_1(echo_url: str) -> None:
+    hexed = run_cli("client", "--hex", echo_url, stdin="00ff 10\nxyz\n0a\n")
+    assert hexed.returncode == 1, hexed.stderr
+    assert hexed.stdout.splitlines() == ["< binary 3 bytes: 00ff10", "< binary 1 bytes: 0a"]  # the rest is sent
+    errors = [line for line in hexed.stderr.splitlines() if "hex" in line]
+    assert errors == ["line 2 not sent: b'xyz' is not hex digits (exit status will be 1)"]
 
 
 def test_client_exits_when_the_server_closes_while_it_waits_on_input() -> None:
@@ -373,7 +402,7 @@ def test_client_max_message_size() -> None:
         def on_message(self, ws, data):  # type: ignore[no-untyped-def]
             ws.send(b"x" * int(data))
 
-    server = Server(Big(), "127.0.0.1", 0)
+    server = Server(Big(), "127.0.0.1", 0, compression=False)  # uncompressed: the frame-size error below
     server.start()
     try:
         small = run_cli("client", server.url, "--max-message-size", "1K", stdin="1024\n1025\n")

@@ -270,7 +270,8 @@ def _server_sending_a_message_then_a_bad_frame(lsock: socket.socket, seen: dict,
         head = b""
         while b"\r\n\r\n" not in head:
             head += conn.recv(4096)
-        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key")][0]
+        key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key")][0]
         bad = b"\x83\x00"  # reserved opcode 3
         conn.sendall(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -76,7 +76,7 @@ def test_sender_and_recv_timeout_thread_against_the_cli_echo(compression):
     64 KiB to 3 MB, another calling recv(timeout=5): every echo arrives, in order, on time."""
     sizes = [64 << 10, 3 << 20, 256 << 10, (3 << 20) - 1, 1 << 20, 65 << 10, 2 << 20, 64 << 10] * 2
     payloads = [bytes([i]) * (n - 16) + bytes(range(i, i + 16)) for i, n in enumerate(sizes)]
-    options = dict(extensions=[ClientPerMessageDeflate()]) if compression else {}
+    options = dict(extensions=[ClientPerMessageDeflate()]) if compression else dict(compression=False)
     with Child.cli("echo", "--port", "0", "--max-message-size", "4M") as child:
         url = child.wait_line(r"listening on (ws://\S+)").group(1)
         got: list = []

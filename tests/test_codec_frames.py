@@ -535,7 +535,7 @@ def test_many_frames_in_one_buffer(impl):
     rng = random.Random(42)
     for server in (False, True):
         parts, want = [], []
-        for i in range(2000):
+        for _ in range(2000):
             payload = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 1, 16, 125, 126, 300))))
             op = rng.choice((1, 2, 0)) if len(payload) > 125 else rng.choice((0, 1, 2, 9, 10))
             key = rng.getrandbits(32).to_bytes(4, "big") if server else None

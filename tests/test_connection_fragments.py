@@ -118,12 +118,12 @@ def test_deflate_path():
     assert server.extensions and server.state is State.OPEN
     server.events()
     client.events()
-    for i in range(4):
+    for _ in range(4):
         client.send_binary(b"abc" * 50, fin=False)
     client.send_binary(b"end", fin=True)
     server.receive_data(client.data_to_send())
     assert server.events() == [BinaryMessage(b"abc" * 200 + b"end")]
-    for i in range(5):
+    for _ in range(5):
         client.send_text("xyz", fin=False)
     client.send_text("!", fin=True)
     server.receive_data(client.data_to_send())

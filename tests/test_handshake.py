@@ -9,7 +9,7 @@ import pytest
 from wsframe.connection import ClientConnection, ServerConnection, State
 from wsframe.codec import build_frame
 from wsframe.events import BinaryMessage, Closed, Connected, Rejected, Request, TextMessage
-from wsframe.exceptions import InvalidHandshake, InvalidStatus
+from wsframe.exceptions import ConnectionStateError, InvalidHandshake, InvalidStatus
 from wsframe.extensions import ClientExtensionFactory, Extension, NegotiationError, ServerExtensionFactory
 from wsframe.handshake import (
     HeadReader,
@@ -254,7 +254,7 @@ def test_manual_accept_and_subprotocol_preference():
     assert server.events() == [Connected("superchat", []), BinaryMessage(b"x")]
     client.receive_data(out)
     assert client.subprotocol == "superchat"
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionStateError):
         server.accept()
 
 

@@ -20,8 +20,9 @@ from websocket._abnf import ABNF  # noqa: E402
 
 from wsframe.integrations import UnsupportedVersion  # noqa: E402
 from wsframe.integrations import websocket_client as accel  # noqa: E402
+from wsframe.integrations._patch import ANY_VERSION_ENV, version_matches  # noqa: E402
 
-pytestmark = pytest.mark.skipif(websocket.__version__ not in accel.TESTED_VERSIONS,
+pytestmark = pytest.mark.skipif(not any(version_matches(websocket.__version__, v) for v in accel.TESTED_VERSIONS),
                                 reason=f"websocket-client {websocket.__version__} is not a tested version")
 
 
@@ -94,6 +95,41 @@ def test_unknown_version_is_refused(monkeypatch):
     with pytest.raises(UnsupportedVersion, match=r"installed websocket-client is 0\.1\.0: nothing was patched"):
         accel.install()
     assert (_abnf._mask, _utils._validate_utf8) == (INSTALLED_MASK, INSTALLED_UTF8)
+
+
+@pytest.mark.parametrize("version", ["1.8.0", "1.9.0", "1.9.2"])
+def test_the_last_two_minor_releases_are_accepted(monkeypatch, version):
+    monkeypatch.delenv(ANY_VERSION_ENV, raising=False)
+    monkeypatch.setattr(websocket, "__version__", version)
+    accel.install()
+    assert accel.installed()
+
+
+@pytest.mark.parametrize("version", ["1.7.0", "1.10.0", "1.80.0", "2.0.0"])
+def test_versions_outside_the_range_are_refused(monkeypatch, version):
+    monkeypatch.delenv(ANY_VERSION_ENV, raising=False)
+    monkeypatch.setattr(websocket, "__version__", version)
+    with pytest.raises(UnsupportedVersion, match=f"set {ANY_VERSION_ENV}=1"):
+        accel.install()
+    assert (_abnf._mask, _utils._validate_utf8) == (INSTALLED_MASK, INSTALLED_UTF8)
+
+
+def test_the_environment_override_warns_and_patches(monkeypatch):
+    monkeypatch.setenv(ANY_VERSION_ENV, "1")
+    monkeypatch.setattr(websocket, "__version__", "1.7.0")
+    with pytest.warns(RuntimeWarning, match=r"installed websocket-client is 1\.7\.0: patching it anyway"):
+        accel.install()
+    assert accel.installed() and _abnf._mask is not INSTALLED_MASK
+
+
+def test_without_websocket_client_install_raises_a_one_line_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "websocket", None)  # the import fails as if it were not installed
+    with pytest.raises(accel.LibraryNotInstalled) as info:
+        accel.install()
+    assert isinstance(info.value, ImportError)
+    assert str(info.value) == ("wsframe.integrations.websocket_client.install(): websocket-client is not"
+                               " installed (pip install websocket-client)")
+    assert not accel.installed()
 
 
 def test_calls_are_counted_through_the_public_api():
@@ -184,10 +220,31 @@ def test_utf8_matches_fallback_on_every_length_and_random_input():
                 assert fast(mixed) == FALLBACK_UTF8(mixed), mixed
 
 
+def _outcome(text):
+    try:
+        return _utils.validate_utf8(text)
+    except Exception as exc:  # websocket-client 1.8's own function fails on some str input
+        return type(exc)
+
+
+def _passes_str_through():
+    """websocket-client 1.9 encodes a str before calling _validate_utf8; 1.8 passes it as it is."""
+    seen = []
+    _utils._validate_utf8, saved = seen.append, _utils._validate_utf8
+    try:
+        _utils.validate_utf8("x")
+    finally:
+        _utils._validate_utf8 = saved
+    return isinstance(seen[0], str)
+
+
 def test_validate_utf8_on_str_matches():
+    # A str that reaches _validate_utf8 (1.8) goes to the function it replaced; bytes (1.9) to wsframe,
+    # which must then answer as websocket-client's pure-Python fallback.
+    reference = INSTALLED_UTF8 if _passes_str_through() else FALLBACK_UTF8
     accel.install()
     for text in VALID + ["\ud800", "a\udfffb"]:  # lone surrogates encode with surrogatepass
-        _utils._validate_utf8, fast = FALLBACK_UTF8, _utils._validate_utf8
-        expected = _utils.validate_utf8(text)
+        _utils._validate_utf8, fast = reference, _utils._validate_utf8
+        expected = _outcome(text)
         _utils._validate_utf8 = fast
-        assert _utils.validate_utf8(text) == expected, text
+        assert _outcome(text) == expected, text

@@ -23,8 +23,9 @@ from wsproto import frame_protocol as fp  # noqa: E402
 
 from wsframe.integrations import UnsupportedVersion  # noqa: E402
 from wsframe.integrations import wsproto as accel  # noqa: E402
+from wsframe.integrations._patch import ANY_VERSION_ENV, check_version, version_matches  # noqa: E402
 
-pytestmark = pytest.mark.skipif(wsproto.__version__ not in accel.TESTED_VERSIONS,
+pytestmark = pytest.mark.skipif(not any(version_matches(wsproto.__version__, v) for v in accel.TESTED_VERSIONS),
                                 reason=f"wsproto {wsproto.__version__} is not a tested version")
 
 
@@ -67,6 +68,56 @@ def test_unknown_version_is_refused_and_nothing_patched(monkeypatch):
         accel.install()
     assert not accel.installed()
     assert _patched_attrs() == originals
+
+
+@pytest.mark.parametrize("version", ["1.2.0", "1.2.1", "1.3.0", "1.3.2", "1.3.3rc1"])
+def test_the_last_two_minor_releases_are_accepted(monkeypatch, version):
+    monkeypatch.delenv(ANY_VERSION_ENV, raising=False)
+    monkeypatch.setattr(wsproto, "__version__", version)
+    accel.install()
+    assert accel.installed()
+
+
+@pytest.mark.parametrize("version", ["1.1.0", "1.4.0", "1.20.0", "1.30", "2.0.0", "0.1.2"])
+def test_versions_outside_the_range_are_refused(monkeypatch, version):
+    monkeypatch.delenv(ANY_VERSION_ENV, raising=False)
+    monkeypatch.setattr(wsproto, "__version__", version)
+    with pytest.raises(UnsupportedVersion, match=f"set {ANY_VERSION_ENV}=1 to patch it anyway"):
+        accel.install()
+    assert not accel.installed()
+
+
+def test_the_environment_override_warns_and_patches(monkeypatch):
+    originals = _patched_attrs()
+    monkeypatch.setenv(ANY_VERSION_ENV, "1")
+    monkeypatch.setattr(wsproto, "__version__", "9.9.9")
+    with pytest.warns(RuntimeWarning, match=r"installed wsproto is 9\.9\.9: patching it anyway"):
+        accel.install()
+    assert accel.installed()
+    assert all(a is not b for a, b in zip(originals, _patched_attrs()))
+
+
+@pytest.mark.parametrize("value", ["0", "", "no"])
+def test_the_override_needs_a_true_value(monkeypatch, value):
+    monkeypatch.setenv(ANY_VERSION_ENV, value)
+    with pytest.raises(UnsupportedVersion):
+        check_version("wsproto", "9.9.9", accel.TESTED_VERSIONS)
+
+
+def test_version_patterns():
+    assert version_matches("1.2.0", "1.2.*") and version_matches("1.2", "1.2.*")
+    assert not version_matches("1.20.0", "1.2.*") and not version_matches("1.2.0", "1.2.1")
+    assert version_matches("1.3.2", "1.3.2") and not version_matches("1.3.20", "1.3.2")
+
+
+def test_without_wsproto_install_raises_a_one_line_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wsproto", None)  # the import fails as if wsproto were not installed
+    with pytest.raises(accel.LibraryNotInstalled) as info:
+        accel.install()
+    assert isinstance(info.value, ImportError) and info.value.__cause__ is None
+    assert str(info.value) == ("wsframe.integrations.wsproto.install(): wsproto is not installed"
+                               " (pip install wsproto)")
+    assert not accel.installed()
 
 
 def test_import_patches_nothing_and_imports_no_wsproto():

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
 
@@ -39,7 +39,7 @@ import _support as S  # noqa: E402
 from wsframe.client import connect  # noqa: E402
 from wsframe.exceptions import ConnectionClosed  # noqa: E402
 from wsframe.permessage_deflate import ClientPerMessageDeflate  # noqa: E402
-from wsframe.server import Application, EchoApplication  # noqa: E402
+from wsframe.server import EchoApplication  # noqa: E402
 
 pytestmark = pytest.mark.peers
 
@@ -92,7 +92,7 @@ class Nginx:
         assert NGINX is not None
         self.tmp = tmp
         (tmp / "main.conf").write_text(MAIN_CONF.format(tmp=tmp))
-        for attempt in range(3):  # a free port can be taken between the probe and the bind
+        for _attempt in range(3):  # a free port can be taken between the probe and the bind
             self.port = S.free_port()
             (tmp / "wsframe.conf").write_text(render(self.port, backends, cert, key, read_timeout))
             self.proc = subprocess.Popen(

@@ -102,7 +102,7 @@ def test_stalled_subscriber_with_1000_healthy(child):
 
     subs = []
     sel = selectors.DefaultSelector()
-    for i in range(N_HEALTHY):
+    for _ in range(N_HEALTHY):
         r = RawSub(port)
         subs.append(r)
         sel.register(r.sock, selectors.EVENT_READ, r)

@@ -1,4 +1,4 @@
-"""Every ```python block of README.md runs, as written, and exits 0.
+"""Every ```python block of README.md and docs/api.md runs, as written, and exits 0.
 
 Convention (HTML comments, invisible on GitHub; put one right before a block,
 blank lines may separate them):
@@ -27,7 +27,12 @@ repository, and every ``pytest -m "not ..."`` command must still leave
 out the markers pyproject.toml leaves out by default (a ``-m`` on the command
 line replaces pyproject's).
 
-Each test is named by the block's first line number in README.md.
+The same checks apply to docs/api.md (the API guide the README links to);
+the links of the other docs the README's maintainers keep (docs/ci.md,
+design.md, performance.md, conformance.md) are checked too, and every
+``file.md#anchor`` link must lead to a heading (or an ``<a id>``) of that file.
+
+Each test is named by the document and the block's first line number.
 """
 
 from __future__ import annotations
@@ -46,7 +51,11 @@ from typing import List, Optional
 
 import pytest
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+# Documents whose Python blocks run and whose names and options are checked, and documents whose links are.
+RUN_DOCS = [README, ROOT / "docs" / "api.md"]
+LINK_DOCS = RUN_DOCS + [ROOT / "docs" / name for name in ("ci.md", "design.md", "performance.md", "conformance.md")]
 RUN_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 README_PORT = "9001"
@@ -61,6 +70,7 @@ class Block:
     reason: str = ""
     given: List[str] = field(default_factory=list)
     client: Optional["Block"] = None
+    doc: str = "README.md"
 
 
 def parse(text: str) -> List[Block]:
@@ -109,7 +119,21 @@ def parse(text: str) -> List[Block]:
     return out
 
 
-BLOCKS = parse(README.read_text(encoding="utf-8")) if README.exists() else []
+def _label(doc: Path) -> str:
+    return doc.relative_to(ROOT).as_posix()
+
+
+def _blocks() -> List[Block]:
+    found = []
+    for doc in RUN_DOCS:
+        if doc.exists():
+            for block in parse(doc.read_text(encoding="utf-8")):
+                block.doc = _label(doc)
+                found.append(block)
+    return found
+
+
+BLOCKS = _blocks()
 
 
 def _free_port() -> int:
@@ -146,18 +170,20 @@ def _wait_for_port(proc: subprocess.Popen, port: int) -> None:
 
 
 def test_readme_has_python_blocks() -> None:
-    assert BLOCKS, "no ```python block found in README.md"
+    assert any(b.doc == "README.md" for b in BLOCKS), "no ```python block found in README.md"
+    assert any(b.doc == "docs/api.md" for b in BLOCKS), "no ```python block found in docs/api.md"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}" for b in BLOCKS])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.doc}:line{b.line}" for b in BLOCKS])
 def test_readme_block(block: Block, tmp_path: Path) -> None:
+    where = f"{block.doc}:{block.line}"
     if block.kind == "skip":
-        pytest.skip(f"README.md:{block.line}: {block.reason or 'marked skip'}")
+        pytest.skip(f"{where}: {block.reason or 'marked skip'}")
     if block.kind == "run":
         result = _run(_source(block), tmp_path)
-        assert result.returncode == 0, f"README.md:{block.line} exited {result.returncode}:\n{result.stderr}"
+        assert result.returncode == 0, f"{where} exited {result.returncode}:\n{result.stderr}"
         return
-    assert block.client is not None, f"README.md:{block.line}: a server block needs a client block after it"
+    assert block.client is not None, f"{where}: a server block needs a client block after it"
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-c", _source(block, port)], cwd=tmp_path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -165,15 +191,15 @@ def test_readme_block(block: Block, tmp_path: Path) -> None:
         _wait_for_port(server, port)
         result = _run(_source(block.client, port), tmp_path)
         assert result.returncode == 0, \
-            f"client block README.md:{block.client.line} exited {result.returncode}:\n{result.stderr}"
+            f"client block {block.doc}:{block.client.line} exited {result.returncode}:\n{result.stderr}"
         server.send_signal(signal.SIGINT)
         try:
             _, err = server.communicate(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"server block README.md:{block.line} did not stop within"
+            raise AssertionError(f"server block {where} did not stop within"
                                  f" {STOP_TIMEOUT:.0f}s of SIGINT") from None
         assert server.returncode == 0, \
-            f"server block README.md:{block.line} exited {server.returncode} on SIGINT:\n{err}"
+            f"server block {where} exited {server.returncode} on SIGINT:\n{err}"
     finally:
         if server.poll() is None:
             server.kill()
@@ -221,14 +247,15 @@ def resolve(name: str) -> object:
 
 
 README_TEXT = README.read_text(encoding="utf-8") if README.exists() else ""
+RUN_TEXTS = {_label(d): d.read_text(encoding="utf-8") for d in RUN_DOCS if d.exists()}
 
 
-@pytest.mark.parametrize("name", dotted_names(README_TEXT))
-def test_readme_name_exists(name: str) -> None:
+@pytest.mark.parametrize("doc,name", [(d, n) for d, text in RUN_TEXTS.items() for n in dotted_names(text)])
+def test_readme_name_exists(doc: str, name: str) -> None:
     try:
         resolve(name)
     except (ImportError, AttributeError) as exc:
-        raise AssertionError(f"README.md names {name}, which does not exist: {exc}") from None
+        raise AssertionError(f"{doc} names {name}, which does not exist: {exc}") from None
 
 
 def cli_options(text: str) -> List[tuple]:
@@ -248,7 +275,7 @@ def cli_options(text: str) -> List[tuple]:
     return sorted(set(found))
 
 
-@pytest.mark.parametrize("command,option", cli_options(README_TEXT))
+@pytest.mark.parametrize("command,option", sorted({o for text in RUN_TEXTS.values() for o in cli_options(text)}))
 def test_readme_cli_option_exists(command: str, option: str) -> None:
     result = subprocess.run([sys.executable, "-m", "wsframe", command, "--help"], capture_output=True,
                             text=True, timeout=RUN_TIMEOUT, cwd=README.parent)
@@ -341,6 +368,37 @@ def test_readme_files_exist() -> None:
     assert not missing, f"README.md links to files that do not exist: {missing}"
 
 
+def anchors_of(doc: Path) -> set:
+    """The anchors a link may name in a markdown file: its headings' and its ``<a id="...">``."""
+    text = doc.read_text(encoding="utf-8")
+    return set(heading_anchors(text)) | set(re.findall(r'<a id="([^"]+)"', text))
+
+
+def anchored_links(text: str) -> List[tuple]:
+    """(file or "", anchor) for every relative link with an #anchor (``#x`` or ``file.md#x``)."""
+    found = re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", text)
+    return sorted({(f, a) for f, a in found if not re.match(r"[a-z][a-z0-9+.-]*:", f)})
+
+
+@pytest.mark.parametrize("doc", LINK_DOCS, ids=_label)
+def test_doc_links_lead_to_files_and_headings(doc: Path) -> None:
+    assert doc.exists(), f"{_label(doc)} is missing"
+    text = doc.read_text(encoding="utf-8")
+    missing = [t for t in relative_targets(text) if not (doc.parent / t).exists()]
+    assert not missing, f"{_label(doc)} links to files that do not exist: {missing}"
+    bad = [f"{f}#{a}" for f, a in anchored_links(text)
+           if (not f or f.endswith(".md")) and a not in anchors_of((doc.parent / f) if f else doc)]
+    assert not bad, f"{_label(doc)} links to headings that do not exist: {bad}"
+
+
+def test_anchors_of_a_file(tmp_path: Path) -> None:
+    doc = tmp_path / "x.md"
+    doc.write_text('# Title\n## The sans-I/O connection\n<a id="reproduce"></a>Reproduce\n')
+    assert anchors_of(doc) == {"title", "the-sans-io-connection", "reproduce"}
+    assert "the-sans-io" not in anchors_of(doc)
+
+
 def test_the_link_finder() -> None:
     text = "![c](benchmarks/latest/a.png) [r](docs/x.md#part) [u](https://example.com/y) [a](#anchor)"
     assert relative_targets(text) == ["benchmarks/latest/a.png", "docs/x.md"]
+    assert anchored_links(text + " [w](https://example.com/#no)") == [("", "anchor"), ("docs/x.md", "part")]

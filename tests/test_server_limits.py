@@ -1,6 +1,6 @@
-"""Tests of the server's limits: backpressure, stalled writes, max_connections,
-keepalive, idle time, the per-message time limit, and accepting at the file
-descriptor limit."""
+"""Tests of the selectors server's limits that only it has: backpressure bounds, max_connections,
+the fragment cap's default, the per-message time limit's details, and accepting at the file
+descriptor limit (the limits every layer shares are tested in tests/contract/)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import time
 
 import pytest
 
-from test_server_helpers import Child, Parser, S, cpu_seconds, wait_eof, wait_for  # noqa: E402
+from test_server_helpers import Child, Parser, S, cpu_seconds, wait_for  # noqa: E402
 
 from wsframe import client  # noqa: E402  (an import error fails these tests: nothing is skipped)
 from wsframe.codec import build_frame  # noqa: E402
 from wsframe.enums import Opcode  # noqa: E402
-from wsframe.exceptions import ConnectionClosed  # noqa: E402
-from wsframe.server import Application  # noqa: E402
 
 
 # -- backpressure, stalled peers -----------------------------------------------
@@ -44,7 +42,7 @@ def test_backpressure_stops_reading_and_resumes():
             conns = server.connections
             assert len(conns) == 1
             c = conns[0]
-            wait_for(lambda: c.paused, 10, "the server to stop reading a peer that does not read")
+            wait_for(lambda: c.transport.paused, 10, "the server to stop reading a peer that does not read")
             assert c.buffered_amount <= 64 * 1024 + 2 * len(frame) + 256 * 1024
             assert not sender_done.is_set()
             # now read everything: the server resumes and echoes all
@@ -55,27 +53,7 @@ def test_backpressure_stops_reading_and_resumes():
             assert sender_done.is_set()
 
 
-def test_peer_that_never_reads_is_dropped_after_write_timeout():
-    class Flood(Application):
-        def on_message(self, ws, data):
-            for _ in range(64):
-                ws.send(b"f" * 65536)
-
-    with S.running_server(Flood(), write_timeout=0.5, high_water=256 * 1024) as server:
-        before = S.open_fds()
-        s, _ = S.raw_ws(server.port)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        s.sendall(build_frame(Opcode.TEXT, b"go", client=True))
-        # meanwhile another client is served normally
-        with client.connect(server.url) as ws:
-            ws.send("x")
-            assert ws.recv(5) == b"f" * 65536  # Flood answers everyone with 64 x 64 KiB
-        wait_for(lambda: not server.connections, 5, "the stalled peer to be dropped")
-        s.close()
-        assert S.wait_fds(before) <= before
-
-
-# -- limits, keepalive, idle ---------------------------------------------------
+# -- connection limit ---------------------------------------------------------
 
 
 def test_max_connections_refused_cleanly():
@@ -95,34 +73,6 @@ def test_max_connections_refused_cleanly():
                 c.close()
 
 
-def test_keepalive_ping_and_timeout():
-    with S.running_server(ping_interval=0.2, ping_timeout=0.4) as server:
-        # a peer that answers pings (wsframe.client does, while reading) stays
-        with client.connect(server.url) as ws:
-            with pytest.raises(TimeoutError):
-                ws.recv(1.0)
-            ws.send("still here")
-            assert ws.recv(5) == "still here"
-        # a raw peer that never answers is failed with 1011
-        s, rest = S.raw_ws(server.port)
-        with s:
-            p = Parser(s, rest)
-            f = p.next(3)
-            assert f.opcode == Opcode.PING
-            assert p.close_frame(3)[0] == 1011
-            assert wait_eof(s, 3)
-
-
-def test_idle_timeout_closes_1001():
-    with S.running_server(idle_timeout=0.3) as server:
-        with client.connect(server.url) as ws:
-            with pytest.raises(ConnectionClosed) as exc:
-                ws.recv(5)
-            assert exc.value.code == 1001
-
-
-
-
 # -- frames per message ---------------------------------------------------------------
 
 
@@ -133,26 +83,16 @@ def send_fragments(sock: socket.socket, count: int) -> None:
     sock.sendall(b"".join(frames))
 
 
-def test_max_fragments_bounds_the_frames_of_one_message():
-    with S.running_server(max_fragments=8) as server:
-        s, rest = S.raw_ws(server.port)
-        with s:
-            p = Parser(s, rest)
-            send_fragments(s, 8)  # exactly the limit: delivered
-            assert p.next().payload == b"f" * 8
-            send_fragments(s, 9)
-            assert p.close_frame()[0] == 1009
-            assert wait_eof(s)
-
-
 def test_max_fragments_default_and_none():
     from wsframe.connection import DEFAULT_MAX_FRAGMENTS
+    from wsframe.limits import Limits
 
-    assert DEFAULT_MAX_FRAGMENTS == 4096
+    cap = Limits().fragment_cap  # derived from max_message_size: 1 MiB / 64 B
+    assert cap == 16384
     with S.running_server() as server:  # the default
         s, rest = S.raw_ws(server.port)
         with s:
-            send_fragments(s, DEFAULT_MAX_FRAGMENTS + 1)
+            send_fragments(s, cap + 1)
             assert Parser(s, rest).close_frame()[0] == 1009
     with S.running_server(max_fragments=None) as server:  # no limit
         s, rest = S.raw_ws(server.port)
@@ -217,7 +157,7 @@ def test_slow_messages_within_the_limit_are_served():
 
 def test_message_timeout_none_disables_it():
     with S.running_server(message_timeout=None, handshake_timeout=0.2) as server:
-        assert server.message_timeout is None
+        assert server.limits.message_timeout is None
         s, rest = S.raw_ws(server.port)
         with s:
             s.sendall(build_frame(Opcode.TEXT, b"x" * 100, client=True)[:10])

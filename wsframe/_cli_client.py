@@ -10,7 +10,7 @@ import ssl
 import sys
 import threading
 import time
-from typing import Any, Type
+from typing import Any, List, Type
 
 from ._cli_common import USAGE, CLIError, check_file, setup_logging
 
@@ -66,7 +66,8 @@ def cmd_client(args: argparse.Namespace) -> int:
     last = [time.monotonic()]
     we_closed = False
     eof = threading.Event()
-    threading.Thread(target=_send_stdin, args=(ws, args, eof, ConnectionClosed), daemon=True,
+    not_sent: List[int] = []  # line numbers of --hex lines that were not hex digits: exit status 1
+    threading.Thread(target=_send_stdin, args=(ws, args, eof, ConnectionClosed, not_sent), daemon=True,
                      name="wsframe-client-stdin").start()
     try:
         while True:
@@ -87,11 +88,11 @@ def cmd_client(args: argparse.Namespace) -> int:
         else:
             what = "connection closed by the server"
         print(f"{what}: {exc.code} {exc.reason}".rstrip(), file=sys.stderr, flush=True)
-        return 0 if isinstance(exc, ConnectionClosedOK) else 1
+        return 0 if isinstance(exc, ConnectionClosedOK) and not not_sent else 1
     except KeyboardInterrupt:
         ws.close(1000)
         print("connection closed: 1000 (interrupted)", file=sys.stderr, flush=True)
-        return 0
+        return 1 if not_sent else 0
 
 
 def _print_message(msg: Any, full_hex: bool) -> None:
@@ -103,10 +104,14 @@ def _print_message(msg: Any, full_hex: bool) -> None:
         print(f"< binary {len(data)} bytes: {shown}", flush=True)
 
 
-def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: Type[BaseException]) -> None:
+def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed: Type[BaseException],
+                not_sent: List[int]) -> None:
     """Send each line of standard input; set ``eof`` at its end. Reads the file
-    descriptor directly, so the process can exit while this thread waits."""
+    descriptor directly, so the process can exit while this thread waits.
+    With --hex, a line that is not hex digits is reported, not sent, and
+    its number appended to ``not_sent``."""
     pending = b""
+    number = 0
     try:
         while True:
             chunk = os.read(0, 65536)
@@ -116,12 +121,17 @@ def _send_stdin(ws: Any, args: argparse.Namespace, eof: threading.Event, closed:
             else:
                 lines = [data] if data else []
             for raw in lines:
+                number += 1
                 line = raw[:-1] if raw.endswith(b"\r") else raw
                 if args.hex:
                     try:
-                        ws.send(bytes.fromhex(line.decode("ascii", "replace")))
+                        payload = bytes.fromhex(line.decode("ascii", "replace"))
                     except ValueError:
-                        print(f"not sent: {line[:40]!r} is not hex digits", file=sys.stderr, flush=True)
+                        not_sent.append(number)
+                        print(f"line {number} not sent: {line[:40]!r} is not hex digits (exit status will be 1)",
+                              file=sys.stderr, flush=True)
+                        continue
+                    ws.send(payload)
                 elif args.binary:
                     ws.send(line)
                 else:

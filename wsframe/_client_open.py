@@ -9,36 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from typing import TYPE_CHECKING, Optional, Tuple
-from urllib.parse import urlsplit
 
 from ._client_reader import run_reader
+from ._client_url import parse_url
 from .exceptions import HandshakeError
 from .handshake import parse_request
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import ClientWebSocket
 
-__all__ = ["parse_url", "open_handshake"]
-
-
-def parse_url(url: str) -> Tuple[bool, str, int, str, str]:
-    """``(secure, host, port, path with query, Host header)`` of a ws:// or wss:// URL; ValueError otherwise."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("ws", "wss"):
-        raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
-    host = parts.hostname
-    if not host:
-        raise ValueError(f"no host in {url!r}")
-    secure = scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    host_header = f"[{host}]" if ":" in host else host
-    if port != (443 if secure else 80):
-        host_header += f":{port}"
-    return secure, host, port, path, host_header
+__all__ = ["parse_url", "open_handshake"]  # parse_url: from ._client_url
 
 
 def open_handshake(ws: "ClientWebSocket", deadline: Optional[float]) -> None:

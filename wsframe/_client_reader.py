@@ -6,7 +6,7 @@ answers (pongs, close frames) without ever waiting on a writer. It stops
 reading while the message queue is full (backpressure: the peer's output then
 backs up in TCP) and while a peer error waits behind undelivered messages
 (``failure_pending``: ``recv()`` applies it once the application has taken
-those messages, or this thread does after ``close_timeout``). After the
+those messages, or this thread does after the driver's grace period). After the
 closing handshake it keeps reading until the server drops TCP, for at most
 ``close_timeout``, then releases the socket.
 
@@ -59,7 +59,7 @@ def _loop(ws: "ClientWebSocket") -> None:
                 if conn.failure_pending:
                     left = ws._failure_deadline - time.monotonic()
                     if left <= 0:  # the application never took the messages before the error
-                        conn.apply_pending_failure()
+                        ws._drv.answered()
                         ws._after_protocol()
                         continue
                     cond.wait(left)

@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Send each line of standard input as a message and print every message received"
                     " ('< text', or '< binary N bytes: HEX'). Exits when the server closes (printing the"
                     " close code and reason; status 0 for 1000/1001, 1 otherwise) or, at the end of input,"
-                    " once the server has been quiet for --linger seconds (then closes with 1000).")
+                    " once the server has been quiet for --linger seconds (then closes with 1000)."
+                    " With --hex, a line that is not hex digits is not sent and makes the exit status 1.")
     client.add_argument("url", help="ws:// or wss:// URL")
     mode = client.add_mutually_exclusive_group()
     mode.add_argument("--binary", action="store_true",
@@ -202,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--max-message-size", type=_size, default=_DEFAULT_MAX_MESSAGE, metavar="BYTES",
                         help="largest message accepted, 0 = no limit (K/M/G suffixes; default: 16M)")
     client.add_argument("--linger", type=_seconds, default=0.5, metavar="SECONDS",
-                        help="at the end of input, wait until no message came for this long (default: 0.5)")
+                        help="at the end of standard input, keep printing messages until none has come for"
+                             " this long, then close with 1000 (default: 0.5; raise it for a server that answers"
+                             " slowly, e.g. `echo hi | wsframe client URL --linger 5`)")
     client.add_argument("-v", "--verbose", action="count", default=0, help="show tracebacks of errors")
     client.set_defaults(func=cmd_client)
     return parser
@@ -219,10 +222,20 @@ def codec_description() -> str:
         level = getattr(codec.implementation, "simd_level", lambda: "unknown")()
         return f"C extension (SIMD: {level})"
     if not codec._want_extensions():
-        return "pure Python (WSFRAME_NO_EXTENSIONS is set)"
-    where = os.path.dirname(os.path.dirname(os.path.abspath(codec.__file__)))
-    return (f"pure Python: the C extension is not built for the wsframe imported from {where}"
-            " (build it there with `pip install -e .`, or `python setup.py build_ext --inplace`)")
+        return "pure Python (the environment asks for it: WSFRAME_NO_SPEEDUPS or WSFRAME_NO_EXTENSIONS is set)"
+    return "pure Python: " + rebuild_hint(os.path.dirname(os.path.dirname(os.path.abspath(codec.__file__))))
+
+
+def rebuild_hint(where: str) -> str:
+    """Why the C extension is missing and how to get it, for wsframe imported from ``where``:
+    a source tree (a checkout, editable or on PYTHONPATH) is rebuilt in place; an
+    installed copy (site-packages) is reinstalled, which needs a wheel or a compiler."""
+    if os.path.isfile(os.path.join(where, "setup.py")) and os.path.isfile(os.path.join(where, "pyproject.toml")):
+        return (f"the C extension is not built in the source tree {where}"
+                f" (build it there: `pip install -e \".[dev]\"`, then"
+                " `python setup.py -q build_ext --inplace` after each change to the C or Cython sources)")
+    return (f"the wsframe installed in {where} has no C extension (no wheel fitted this platform and no"
+            " C compiler was found when pip built it); reinstall it with a C compiler on PATH")
 
 
 def _cmd_echo(args: argparse.Namespace) -> int:

@@ -31,11 +31,13 @@ import time
 from collections import deque
 from typing import Any, Deque, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
+from . import _driver
 from . import events as _ev
-from ._client_open import open_handshake, parse_url
+from ._client_open import open_handshake
 from ._client_output import OutputQueue
 from ._client_socket import SocketIO, open_socket
-from .connection import DEFAULT_MAX_FRAGMENTS, ClientConnection, State
+from ._client_url import parse_url
+from .connection import ClientConnection, State
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -44,11 +46,11 @@ from .exceptions import (
     InvalidStatus,
     closed_exception,
 )
+from .limits import UNSET, Limits, from_arguments
 
 __all__ = ["ClientWebSocket", "ConnectionClosed", "ConnectionClosedError", "ConnectionClosedOK", "connect"]
 
 Data = Union[str, bytes, bytearray, memoryview]
-_FAILURE_GRACE = 10.0  # how long a pending peer error waits for recv() when close_timeout is None
 
 
 class ClientWebSocket:
@@ -58,14 +60,15 @@ class ClientWebSocket:
     inspect (every use goes through this object's lock).
     """
 
-    def __init__(self, sock: Any, conn: ClientConnection, close_timeout: Optional[float] = 10.0,
-                 write_timeout: Optional[float] = 10.0,
+    def __init__(self, sock: Any, conn: ClientConnection, limits: Limits,
                  max_queue: Union[int, Tuple[int, int], None] = 16,
                  max_queue_bytes: Optional[int] = 16 << 20) -> None:
         self.sock = sock
         self.conn = conn
-        self.close_timeout = close_timeout
-        self.write_timeout = write_timeout
+        self.limits = limits
+        self.close_timeout = limits.close_timeout
+        self.write_timeout = limits.write_timeout
+        self._drv = _driver.Driver(conn, limits, time.monotonic())  # the held-failure rule and its grace
         high: Optional[int]
         low: Optional[int]
         if isinstance(max_queue, tuple):
@@ -225,15 +228,13 @@ class ClientWebSocket:
             while True:
                 if self._messages:
                     return self._pop()
-                if self.conn.failure_pending and self._closed is None:
-                    # Every message before the peer's error was taken (and maybe
-                    # answered): fail the connection now; the reader writes the close frame.
-                    self.conn.apply_pending_failure()
-                    self._after_protocol()
-                    continue
                 if self._closed is not None:
                     raise self._closed
-                self.conn.hold_failures = False  # every message was taken: a peer error need not wait
+                if self._drv.answered():
+                    # Every message before the peer's error was taken (and maybe
+                    # answered): it was applied now; the reader writes the close frame.
+                    self._after_protocol()
+                    continue
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise TimeoutError("no message within the timeout")
@@ -265,8 +266,7 @@ class ClientWebSocket:
         if events:
             self._handle_events(events)
         if self.conn.failure_pending and not self._failure_deadline:
-            self._failure_deadline = time.monotonic() + (
-                _FAILURE_GRACE if self.close_timeout is None else self.close_timeout)
+            self._failure_deadline = time.monotonic() + _driver.failure_grace(self.limits)
         self._reader_cond.notify()
         return self._out.push(self.conn.data_to_send())
 
@@ -278,9 +278,6 @@ class ClientWebSocket:
                 self._messages.append(e.data)
                 self._queued_bytes += len(e.data)
                 got = True
-                # Until recv() comes back for the next message, a peer error
-                # is held (failure_pending) so that our answers go first.
-                self.conn.hold_failures = True
             elif t is _ev.Pong:
                 self._pong(bytes(e.payload))
             elif t is _ev.Connected:
@@ -294,6 +291,9 @@ class ClientWebSocket:
                     self._rejected = err if isinstance(err, HandshakeError) else HandshakeError(
                         f"opening handshake failed: {err or e.reason or e.code}")
         if got:
+            # Until recv() comes back for the next message, a peer error
+            # is held (failure_pending) so that our answers go first.
+            self._drv.delivered()
             if (self._high is not None and len(self._messages) >= self._high) or (
                     self._max_bytes is not None and self._queued_bytes >= self._max_bytes):
                 self._paused = True
@@ -398,11 +398,13 @@ def connect(
     subprotocols: Sequence[str] = (),
     extra_headers: Iterable[Tuple[str, str]] = (),
     origin: Optional[str] = None,
-    open_timeout: Optional[float] = 10.0,
-    close_timeout: Optional[float] = 10.0,
-    write_timeout: Optional[float] = 10.0,
-    max_message_size: Optional[int] = 1 << 20,
-    max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
+    limits: Optional[Limits] = None,
+    compression: Any = UNSET,
+    open_timeout: Optional[float] = UNSET,
+    close_timeout: Optional[float] = UNSET,
+    write_timeout: Optional[float] = UNSET,
+    max_message_size: Optional[int] = UNSET,
+    max_fragments: Optional[int] = UNSET,
     max_queue: Union[int, Tuple[int, int], None] = 16,
     max_queue_bytes: Optional[int] = 16 << 20,
     **connection_options: Any,
@@ -411,34 +413,47 @@ def connect(
 
     ``ssl_context`` (or a default context trusting ``cafile`` or the system
     CAs) is used for wss://. ``subprotocols`` are offered in order,
-    ``extra_headers`` added to the request. Timeouts (seconds; None: none):
-    the TCP connect, TLS and HTTP handshakes must complete within
-    ``open_timeout``; ``close_timeout`` bounds :meth:`ClientWebSocket.close`
-    and the wait for the server to drop TCP after a close; a send that the
-    server takes no byte of for ``write_timeout`` fails the connection.
-    Messages larger than ``max_message_size`` bytes fail the connection with
-    1009 (decompressed size, when compressed), and so do messages of more
-    than ``max_fragments`` frames (None: no limit). Received messages wait for
+    ``extra_headers`` added to the request. ``limits`` (a
+    :class:`wsframe.limits.Limits`, the defaults of every wsframe layer) sets the
+    limits and timeouts; ``open_timeout``, ``close_timeout``,
+    ``write_timeout``, ``max_message_size`` and ``max_fragments`` override its
+    fields. Timeouts (seconds; None: none): the TCP connect, TLS and HTTP
+    handshakes must complete within ``open_timeout``; ``close_timeout`` bounds
+    :meth:`ClientWebSocket.close` and the wait for the server to drop TCP after
+    a close; a send that the server takes no byte of for ``write_timeout``
+    fails the connection. Messages larger than ``max_message_size`` bytes fail
+    the connection with 1009 (decompressed size, when compressed), and so do
+    messages of more than ``max_fragments`` frames (None: no limit).
+    ``compression``: permessage-deflate is offered by default
+    (``limits.compression``); False/None: not offered. Received messages wait for
     ``recv()`` in a queue: once it holds ``max_queue`` messages (or
     ``max_queue_bytes`` bytes) the client stops reading until ``recv()``
     brings it down to a quarter (``max_queue=(high, low)`` sets both marks;
     None: no limit). Other keyword arguments go to
     :class:`~wsframe.connection.ClientConnection`, e.g.
-    ``extensions=[ClientPerMessageDeflate()]`` (from
-    :mod:`wsframe.permessage_deflate`) to offer compression.
+    ``extensions=[ClientPerMessageDeflate(...)]`` (from
+    :mod:`wsframe.permessage_deflate`) to offer compression with other
+    parameters.
 
     Raises :class:`wsframe.HandshakeError` (:class:`wsframe.InvalidStatus` when
     the server answered with another status than 101), :class:`TimeoutError`,
     :class:`OSError` or :class:`ValueError` (a bad URL or option).
     """
     secure, host, port, path, host_header = parse_url(url)
+    lim = from_arguments(limits, locals())
+    if compression is not UNSET:
+        lim = lim.replace(compression=bool(compression))
+    options = dict(lim.connection_kwargs(), **connection_options)
+    if "extensions" not in options and lim.compression:
+        from .permessage_deflate import ClientPerMessageDeflate
+
+        options["extensions"] = (ClientPerMessageDeflate(),)
     conn = ClientConnection(host_header, path, origin=origin, subprotocols=tuple(subprotocols),
-                            extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-                            max_fragments=max_fragments, **connection_options)
-    deadline = None if open_timeout is None else time.monotonic() + open_timeout
+                            extra_headers=tuple(extra_headers), **options)
+    deadline = None if lim.open_timeout is None else time.monotonic() + lim.open_timeout
     sock = open_socket(host, port, secure=secure, ssl_context=ssl_context, cafile=cafile, deadline=deadline)
     try:
-        ws = ClientWebSocket(sock, conn, close_timeout, write_timeout, max_queue, max_queue_bytes)
+        ws = ClientWebSocket(sock, conn, lim, max_queue, max_queue_bytes)
         open_handshake(ws, deadline)
         return ws
     except BaseException:

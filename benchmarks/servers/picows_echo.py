@@ -1,7 +1,5 @@
 """Echo server on picows with uvloop (frame-level API: each frame is echoed as it arrives)."""
 
-import asyncio
-
 from _common import parse_args
 
 import uvloop

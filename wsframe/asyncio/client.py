@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import ssl as _ssl
 from typing import Any, Dict, Generator, Iterable, Optional, Sequence, Tuple, Union
-from urllib.parse import urlsplit
-
+from .._client_url import parse_url
 from ..connection import ClientConnection
 from ..events import Closed as _Closed
 from ..exceptions import HandshakeError, InvalidStatus
+from ..limits import UNSET, Limits, from_arguments
 from .connection import WebSocket
-from .protocol import Options
 
 __all__ = ["ClientWebSocket", "connect"]
 
@@ -32,7 +31,7 @@ __all__ = ["ClientWebSocket", "connect"]
 class ClientWebSocket(WebSocket):
     """The client side of one connection: resolves the opening handshake."""
 
-    def __init__(self, conn: ClientConnection, options: Options, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, conn: ClientConnection, options: Limits, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(conn, options, loop)
         self._opened: asyncio.Future = loop.create_future()
         self._rejection: Optional[BaseException] = None
@@ -67,12 +66,13 @@ class connect:
     is used when None), ``server_hostname``, ``subprotocols`` (offered in
     order), ``extra_headers``, ``origin``, ``compression`` (permessage-deflate
     offered by default; False/None: not; ``extensions`` overrides it),
-    ``open_timeout`` (TCP + TLS + HTTP, 10 s), ``close_timeout``,
-    ``max_message_size`` (1 MiB; None: no limit), ``max_fragments`` (frames per
-    message, 4096; None: no limit), ``max_header_size``,
-    ``ping_interval``/``ping_timeout``, ``idle_timeout``, ``write_timeout``,
-    ``message_timeout``, ``high_water``/``low_water``, ``connection_options``
-    (more ``ClientConnection`` keyword arguments).
+    ``limits`` (a :class:`wsframe.limits.Limits`: sizes, timeouts, backpressure; its
+    ``open_timeout`` bounds TCP + TLS + HTTP), ``connection_options`` (more
+    ``ClientConnection`` keyword arguments). ``open_timeout``,
+    ``close_timeout``, ``max_message_size``, ``max_fragments``,
+    ``max_header_size``, ``ping_interval``/``ping_timeout``, ``idle_timeout``,
+    ``write_timeout``, ``message_timeout``, ``high_water``/``low_water``
+    override that field of ``limits``.
 
     Raises :class:`wsframe.InvalidStatus` when the server answered other than
     101 (e.g. 401 from a ``process_request`` hook), :class:`wsframe.HandshakeError`,
@@ -88,44 +88,33 @@ class connect:
         subprotocols: Sequence[str] = (),
         extra_headers: Iterable[Tuple[str, str]] = (),
         origin: Optional[str] = None,
-        compression: Union[bool, str, None] = True,
+        limits: Optional[Limits] = None,
+        compression: Union[bool, str, None] = UNSET,
         extensions: Optional[Sequence[Any]] = None,
-        open_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
-        max_message_size: Optional[int] = 1 << 20,
-        max_fragments: Optional[int] = 4096,
-        max_header_size: int = 16384,
-        ping_interval: Optional[float] = None,
-        ping_timeout: Optional[float] = 20.0,
-        idle_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = 60.0,
-        message_timeout: Optional[float] = 60.0,
-        high_water: int = 1 << 20,
-        low_water: int = 1 << 18,
+        open_timeout: Optional[float] = UNSET,
+        close_timeout: Optional[float] = UNSET,
+        max_message_size: Optional[int] = UNSET,
+        max_fragments: Optional[int] = UNSET,
+        max_header_size: int = UNSET,
+        ping_interval: Optional[float] = UNSET,
+        ping_timeout: Optional[float] = UNSET,
+        idle_timeout: Optional[float] = UNSET,
+        write_timeout: Optional[float] = UNSET,
+        message_timeout: Optional[float] = UNSET,
+        high_water: int = UNSET,
+        low_water: int = UNSET,
         connection_options: Optional[dict] = None,
     ) -> None:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("ws", "wss"):
-            raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
-        if not parts.hostname:
-            raise ValueError(f"no host in {url!r}")
-        self.secure = scheme == "wss"
-        self.host = parts.hostname
-        self.port = parts.port or (443 if self.secure else 80)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        self.path = path
+        self.secure, self.host, self.port, self.path, host_header = parse_url(url)
         if ssl is not None and ssl is not False and not self.secure:
             raise ValueError("ssl is for wss:// URLs")
         self._ssl = ssl
         self._server_hostname = server_hostname
-        self._open_timeout = open_timeout
-        self._options = Options(handshake_timeout=open_timeout, close_timeout=close_timeout,
-                                ping_interval=ping_interval, ping_timeout=ping_timeout, idle_timeout=idle_timeout,
-                                write_timeout=write_timeout, message_timeout=message_timeout,
-                                high_water=high_water, low_water=low_water)
+        lim = from_arguments(limits, locals())
+        self._open_timeout = lim.open_timeout
+        self._options = lim
+        if compression is UNSET:
+            compression = lim.compression
         if extensions is None:
             extensions = []
             if compression:
@@ -134,13 +123,9 @@ class connect:
                 from ..permessage_deflate import ClientPerMessageDeflate
 
                 extensions.append(ClientPerMessageDeflate())
-        host_header = f"[{self.host}]" if ":" in self.host else self.host
-        if self.port != (443 if self.secure else 80):
-            host_header += f":{self.port}"
         self._conn_kwargs: Dict[str, Any] = dict(
-            origin=origin, subprotocols=tuple(subprotocols), extensions=tuple(extensions),
-            extra_headers=tuple(extra_headers), max_message_size=max_message_size,
-            max_fragments=max_fragments, max_header_size=max_header_size)
+            lim.connection_kwargs(), origin=origin, subprotocols=tuple(subprotocols),
+            extensions=tuple(extensions), extra_headers=tuple(extra_headers))
         if connection_options:
             self._conn_kwargs.update(connection_options)
         self._host_header = host_header

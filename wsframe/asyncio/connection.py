@@ -30,7 +30,8 @@ from .. import events as _ev
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
 from .fragments import send_fragments
-from .protocol import ConnectionProtocol, Options, logger
+from ..limits import Limits
+from .protocol import ConnectionProtocol, logger
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -66,7 +67,7 @@ class WebSocket(ConnectionProtocol):
     ``close_code``/``close_reason`` (None until closed), ``state``.
     """
 
-    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Options,
+    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Any = None) -> None:
         super().__init__(conn, options, loop)
         from collections import deque
@@ -142,7 +143,8 @@ class WebSocket(ConnectionProtocol):
             return
         conn = self.conn
         conn.receive_data(data)
-        self._active = True
+        drv = self._drv
+        drv.active = True
         events: List[Any] = conn.events()  # Any: the class identity test below narrows, which mypy cannot follow
         if events:
             q = self._messages
@@ -157,8 +159,8 @@ class WebSocket(ConnectionProtocol):
                 else:
                     self._event(e)
             if len(q) != before:
-                self._got_message = True
-                conn.hold_failures = True  # until the application comes back for the next message
+                drv.got_message = True
+                conn.hold_failures = True  # Driver.delivered(), inlined on the per-message path
                 self._qbytes += size
                 w = self._waiter
                 if w is not None:
@@ -193,8 +195,9 @@ class WebSocket(ConnectionProtocol):
             else:
                 self._event(e)
         if len(q) != before:
-            self._got_message = True
-            self.conn.hold_failures = True  # until the application comes back for the next message
+            drv = self._drv
+            drv.got_message = True
+            self.conn.hold_failures = True  # Driver.delivered(), inlined on the per-message path
             self._qbytes += size
             self._wake()
             if self._qbytes > self._high:
@@ -205,8 +208,7 @@ class WebSocket(ConnectionProtocol):
         if c is _Pong:
             self._pong(bytes(e.payload))
         elif c is _CloseReceived:
-            if not self._closing_since:
-                self._closing_since = self._loop.time()
+            self._drv.closing(self._loop.time())
         elif c is _Closed:
             self._closed_exc = closed_exception(e.code, e.reason, e.error)
             if e.error is not None:
@@ -276,7 +278,7 @@ class WebSocket(ConnectionProtocol):
                     continue
                 w = self._waiter = self._loop.create_future()
                 self._iter_waiter = False
-                self.conn.hold_failures = False  # the application waits: every message was answered
+                self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
                 if timeout is not None and timer is None:
                     timer = self._loop.call_later(timeout, _timeout_waiter, w)
                 try:
@@ -295,10 +297,8 @@ class WebSocket(ConnectionProtocol):
     def _end_of_messages(self) -> bool:
         """No message queued: apply a pending peer failure (False: look again), raise
         when the connection is over, or return True (wait for a message)."""
-        conn = self.conn
-        if conn.failure_pending:
-            # Every message before the peer's error was taken (and answered): fail now.
-            conn.apply_pending_failure()
+        if self._drv.answered():
+            # Every message before the peer's error was taken (and answered): it was applied now.
             self._process()
             return False
         if self._closed_exc is not None:
@@ -320,7 +320,7 @@ class WebSocket(ConnectionProtocol):
             return self._anext()
         w = self._waiter = self._loop.create_future()
         self._iter_waiter = True
-        self.conn.hold_failures = False  # the application waits: every message was answered
+        self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
         return w
 
     async def _anext(self) -> Data:
@@ -341,7 +341,7 @@ class WebSocket(ConnectionProtocol):
                     raise StopAsyncIteration from None
             w = self._waiter = self._loop.create_future()
             self._iter_waiter = False
-            self.conn.hold_failures = False  # the application waits: every message was answered
+            self.conn.hold_failures = False  # Driver.answered(), inlined: nothing is pending here (not _discard)
             try:
                 await w
             finally:
@@ -375,7 +375,7 @@ class WebSocket(ConnectionProtocol):
             # Part of a batch: the replies go out together, when the batch is
             # answered or when the task yields (or past high_water bytes).
             unsent = self._unsent + len(message)  # type: ignore[arg-type]
-            if unsent <= self._high:
+            if self._drv.may_coalesce(unsent):
                 self._unsent = unsent
                 if self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._scheduled_flush)
@@ -468,9 +468,7 @@ class WebSocket(ConnectionProtocol):
     def _start_close(self, code: int, reason: str) -> None:
         conn = self.conn
         if conn.state is _OPEN and not self._lost:
-            if conn.failure_pending:
-                conn.apply_pending_failure()
-            else:
+            if not self._drv.answered():  # else: a held peer error was applied instead
                 conn.close(code, reason)
                 self._sent_close = (code, reason)
             self._process()

@@ -16,12 +16,13 @@
   server half-closes (``write_eof``) and discards input until the peer's EOF
   (so unread input cannot turn the close into a reset; 1 MiB and 2 s at
   most), the client closes;
-* timeouts (:class:`Options`): opening handshake, closing handshake, keepalive
-  ping, idle, per-message time limit (1008), stalled writes, and the grace
-  period of a peer failure pending behind delivered messages. They are checked
-  by :meth:`_tick`, called periodically: by the server's one sweep for all its
-  connections, or by :meth:`_start_ticker` for a lone connection. The read path
-  only sets a flag, it never reads the clock.
+* timeouts and the other transport rules (:class:`wsframe.limits.Limits`,
+  enforced by a :class:`wsframe._driver.Driver`): opening handshake, closing
+  handshake, keepalive ping, idle, per-message time limit (1008), stalled
+  writes, the drain budget, and the grace period of a peer failure held behind
+  delivered messages. :meth:`_tick` asks the driver, periodically: the
+  server's one sweep for all its connections, or :meth:`_start_ticker` for a
+  lone connection. The read path only sets a flag, it never reads the clock.
 
 Reusable by other asyncio integrations: subclass, implement
 :meth:`_events_received` (and :meth:`_on_lost` if needed), call
@@ -36,7 +37,9 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
 
+from .. import _driver
 from ..connection import ClientConnection, ServerConnection, State
+from ..limits import Limits, resolve
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -49,71 +52,20 @@ _OPEN = State.OPEN
 _CLOSED = State.CLOSED
 _CONNECTING = State.CONNECTING
 
-# After our half-close, how long the peer gets to close its side (capped by close_timeout),
-# and how many bytes of its input are discarded meanwhile (then: close, a reset if it still sends).
-_DRAIN_LIMIT = 2.0
-_DRAIN_BYTES = 1 << 20
-# How long a peer failure may wait behind delivered messages for the application (capped by close_timeout).
-_FAILURE_GRACE = 5.0
 
-
-class Options:
-    """Limits and timeouts of one connection (seconds; None disables a timeout).
-
-    The defaults are those of :class:`wsframe.server.Server`;
-    ``message_timeout`` bounds the time one incoming message may take to
-    arrive completely (close 1008 past it).
-    """
-
-    __slots__ = ("handshake_timeout", "close_timeout", "ping_interval", "ping_timeout", "idle_timeout",
-                 "write_timeout", "message_timeout", "high_water", "low_water")
-
-    def __init__(
-        self,
-        *,
-        handshake_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
-        ping_interval: Optional[float] = None,
-        ping_timeout: Optional[float] = 20.0,
-        idle_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = 60.0,
-        message_timeout: Optional[float] = 60.0,
-        high_water: int = 1 << 20,
-        low_water: int = 1 << 18,
-    ) -> None:
-        if low_water > high_water or low_water < 0:
-            raise ValueError("need 0 <= low_water <= high_water")
-        for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout),
-                            ("ping_interval", ping_interval), ("ping_timeout", ping_timeout),
-                            ("idle_timeout", idle_timeout), ("write_timeout", write_timeout),
-                            ("message_timeout", message_timeout)):
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be > 0 or None")
-        self.handshake_timeout = handshake_timeout
-        self.close_timeout = close_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.idle_timeout = idle_timeout
-        self.write_timeout = write_timeout
-        self.message_timeout = message_timeout
-        self.high_water = high_water
-        self.low_water = low_water
-
-    @property
-    def tick_interval(self) -> float:
-        """How often :meth:`ConnectionProtocol._tick` should run: a quarter of the shortest timeout, at most 1 s."""
-        times = [t for t in (self.handshake_timeout, self.close_timeout, self.ping_interval, self.ping_timeout,
-                             self.idle_timeout, self.write_timeout, self.message_timeout) if t]
-        return max(0.01, min([1.0] + [t / 4 for t in times]))
+def Options(**kwargs: Any) -> Limits:
+    """The :class:`wsframe.limits.Limits` with these fields changed (``handshake_timeout``:
+    ``open_timeout``); kept for callers of the former ``Options`` class."""
+    return resolve(None, **kwargs)
 
 
 class ConnectionProtocol(asyncio.Protocol):
     """Drives ``conn`` over an asyncio transport (see the module docstring)."""
 
-    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Options,
+    def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
         self.conn = conn
-        self.options = options
+        self.options = options  # the Limits
         self.transport: Any = None
         self._loop = loop if loop is not None else asyncio.get_event_loop()
         self._server_side = isinstance(conn, ServerConnection)
@@ -124,22 +76,10 @@ class ConnectionProtocol(asyncio.Protocol):
         self._lost_waiter: Optional[asyncio.Future] = None
         self._closing_transport = False
         self._draining = False  # our side is shut down: input is discarded until EOF
-        self._drained = 0  # bytes discarded while draining
         self._discard = False  # input is not fed any more: draining, or a peer failure is pending
         self._eof = False
         self._ticker: Optional[asyncio.TimerHandle] = None
-        now = self._loop.time()
-        # timer state, read by _tick only
-        self._active = True  # something was received since the last tick
-        self._got_message = False  # a message completed since the last tick
-        self._created_at = now
-        self._last_recv = now
-        self._ping_sent_at = 0.0
-        self._closing_since = 0.0
-        self._drain_since = 0.0
-        self._msg_since = 0.0
-        self._write_paused_since = 0.0
-        self._failure_since = 0.0
+        self._drv = _driver.Driver(conn, options, self._loop.time())  # the transport rules
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -161,7 +101,7 @@ class ConnectionProtocol(asyncio.Protocol):
             return
         conn = self.conn
         conn.receive_data(data)
-        self._active = True
+        self._drv.active = True
         events = conn.events()
         if events:
             self._events_received(events)
@@ -175,10 +115,8 @@ class ConnectionProtocol(asyncio.Protocol):
             self._after_state_change()
 
     def _discarded(self, n: int) -> None:
-        """``n`` bytes of input discarded after our half-close: past 1 MiB, close (a peer still
-        streaming a huge message gets the reset rather than the server reading all of it)."""
-        self._drained += n
-        if self._drained > _DRAIN_BYTES:
+        """``n`` bytes of input discarded after our half-close: past the drain budget, close."""
+        if self._drv.discard(n):
             self.transport.close()
 
     def eof_received(self) -> Optional[bool]:
@@ -210,11 +148,11 @@ class ConnectionProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
-        self._write_paused_since = self._loop.time()
+        self._drv.stalled_since = self._loop.time()
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        self._write_paused_since = 0.0
+        self._drv.stalled_since = 0.0
         while self._drain_waiters:
             w = self._drain_waiters.popleft()
             if not w.done():
@@ -231,7 +169,7 @@ class ConnectionProtocol(asyncio.Protocol):
 
     def _send_keepalive(self) -> None:
         """Send the keepalive ping (a subclass may track it to measure latency)."""
-        self.conn.send_ping(b"wsframe keepalive")
+        self.conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
 
     # -- output, closing ----------------------------------------------------------------------
 
@@ -253,8 +191,8 @@ class ConnectionProtocol(asyncio.Protocol):
 
     def _after_state_change(self) -> None:
         conn = self.conn
-        if conn.state is not _CONNECTING and not self._closing_since:
-            self._closing_since = self._loop.time()  # closing or closed: bounded by close_timeout
+        if conn.state is not _CONNECTING:
+            self._drv.closing(self._loop.time())  # closing or closed: bounded by close_timeout
         if conn.should_close_transport and not self._closing_transport and not self._lost:
             self._closing_transport = True
             t = self.transport
@@ -264,7 +202,7 @@ class ConnectionProtocol(asyncio.Protocol):
                 # not make the kernel reset the connection over our close frame.
                 t.write_eof()
                 self._draining = self._discard = True
-                self._drain_since = self._loop.time()
+                self._drv.draining(self._loop.time())
                 if self._reading_paused:
                     self._resume_reading()
             else:
@@ -279,12 +217,12 @@ class ConnectionProtocol(asyncio.Protocol):
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and not self._lost:
-            self._reading_paused = True
+            self._reading_paused = self._drv.reading_paused = True
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
         if self._reading_paused:
-            self._reading_paused = False
+            self._reading_paused = self._drv.reading_paused = False
             if not self._lost:
                 self.transport.resume_reading()
 
@@ -307,7 +245,7 @@ class ConnectionProtocol(asyncio.Protocol):
 
     def _start_ticker(self) -> None:
         """Run :meth:`_tick` periodically for this connection alone (clients)."""
-        interval = self.options.tick_interval
+        interval = _driver.tick_interval(self.options)
 
         def tick() -> None:
             if self._lost:
@@ -324,72 +262,26 @@ class ConnectionProtocol(asyncio.Protocol):
             self._ticker = None
 
     def _tick(self, now: float) -> None:
-        """Enforce the timeouts (see :class:`Options`)."""
+        """Apply the deadlines (see :meth:`wsframe._driver.Driver.check`)."""
         if self._lost or self.transport is None:
             return
-        o = self.options
-        conn = self.conn
-        state = conn.state
-        if self._active:
-            self._active = False
-            self._last_recv = now
-            self._ping_sent_at = 0.0
-        if state is _CONNECTING:
-            if o.handshake_timeout is not None and now - self._created_at > o.handshake_timeout:
-                logger.debug("opening handshake timeout")
-                self._abort()
-            return
-        if self._draining:
-            if now - self._drain_since > min(o.close_timeout or _DRAIN_LIMIT, _DRAIN_LIMIT):
-                self._abort()
-            return
-        if (o.write_timeout is not None and self._write_paused
-                and now - self._write_paused_since > o.write_timeout):
-            logger.debug("write timeout")
-            self._abort()
-            return
-        if conn.failure_pending:
-            if not self._failure_since:
-                self._failure_since = now
-            elif now - self._failure_since >= min(o.close_timeout or _FAILURE_GRACE, _FAILURE_GRACE):
-                conn.apply_pending_failure()  # the application did not come back for the messages
-                self._process()
-            return
-        if state is not _OPEN:
-            if o.close_timeout is not None and self._closing_since and now - self._closing_since > o.close_timeout:
-                logger.debug("closing handshake timeout")
-                self._abort()
-            return
-        if o.ping_interval is not None:
-            if self._ping_sent_at:
-                if o.ping_timeout is not None and now - self._ping_sent_at > o.ping_timeout:
-                    logger.debug("keepalive ping timeout")
-                    self._fail_now(1011, "keepalive ping timeout")
-                    return
-            elif now - self._last_recv > o.ping_interval:
-                self._ping_sent_at = now
-                self._send_keepalive()
-                self._flush()
-        if o.idle_timeout is not None and now - self._last_recv > o.idle_timeout:
-            logger.debug("idle timeout")
-            conn.close(1001, "idle timeout")
-            self._process()
-            return
-        if o.message_timeout is not None:
-            if self._got_message or not conn.message_in_progress:
-                self._got_message = False
-                self._msg_since = 0.0
-            elif not self._msg_since:
-                self._msg_since = now
-            elif now - self._msg_since > o.message_timeout:
-                logger.debug("message timeout")
-                conn.close(1008, "message took too long to arrive")
-                self._process()
+        self._drv.tick(now, self)
 
-    def _fail_now(self, code: int, reason: str) -> None:
-        """Send a close frame and drop the connection without waiting for the peer."""
-        if self.conn.state is _OPEN:
-            self.conn.close(code, reason)
-            self._process()
+    # The driver's requests (Driver.tick).
+
+    def deadline_flush(self) -> None:
+        self._process()
+
+    def deadline_ping(self) -> None:
+        self._send_keepalive()
+        self._flush()
+
+    def deadline_abort(self) -> None:
+        logger.debug("deadline passed: dropping the connection")
+        self._abort()
+
+    def deadline_fail(self) -> None:
+        logger.debug("keepalive ping timeout")
+        self._process()
         if not self._lost and self.transport is not None:
             self.transport.close()

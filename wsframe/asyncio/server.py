@@ -17,8 +17,9 @@
 
 Each connection runs ``handler(ws)`` in one task once the handshake is done;
 when it returns the connection is closed (1000; 1011 if it raised). The
-limits and timeouts are those of :class:`wsframe.server.Server`, checked by one
-periodic sweep over all connections (not a timer per connection).
+limits and timeouts are a :class:`wsframe.limits.Limits` (the defaults of every
+wsframe layer), checked by one periodic sweep over all connections (not a timer
+per connection) through the transport rules of :mod:`wsframe._driver`.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ import inspect
 import ssl as _ssl
 from typing import Any, Awaitable, Callable, Dict, Generator, Iterable, Optional, Sequence, Set, Tuple, Union
 
+from .. import _driver
 from ..connection import ServerConnection, State
+from ..limits import UNSET, Limits, from_arguments
 from ..exceptions import ConnectionClosed, ConnectionStateError
 from ..handshake import Headers, Response
+from . import _pubsub as _ps
 from .connection import WebSocket
-from .protocol import Options, logger
-from ..pubsub import TransportCork
+from .protocol import logger
 
 __all__ = ["Server", "serve", "ServerWebSocket"]
 
@@ -100,47 +103,14 @@ class ServerWebSocket(WebSocket):
         if self._task is None:
             self._task = self._loop.create_task(self._run(False))
 
-    # -- pub/sub (wsframe.pubsub; the Subscriber interface) -----------------------------------
-
-    def subscribe(self, topic: str) -> bool:
-        """Receive what is published to ``topic`` (see :mod:`wsframe.pubsub`)."""
-        return self.server.pubsub.subscribe(self, topic)
-
-    def unsubscribe(self, topic: str) -> bool:
-        """Stop receiving ``topic``; False when not subscribed."""
-        return self.server.pubsub.unsubscribe(self, topic)
-
-    def publish(self, topic: str, message: Any) -> int:
-        """:meth:`Server.publish` to every subscriber of ``topic`` except this connection."""
-        return self.server.pubsub.publish(topic, message, exclude=self)
-
-    def pubsub_write(self, frame: bytes, budget: int) -> int:
-        if self.conn.state is not _OPEN or self._lost:
-            return -1
-        t = self.transport
-        if t.get_write_buffer_size() + len(frame) > budget:
-            return -2
-        if t.__class__ is not TransportCork:
-            self._flush_now()  # replies this connection already queued go first
-            t = TransportCork(self)  # until the loop's next pass: one write for all of it
-            self.server._pubsub_queued(t)
-        t.write(frame)
-        return 0
-
-    def pubsub_send(self, message: Any, budget: int) -> int:
-        if self.conn.state is not _OPEN or self._lost:
-            return -1
-        if self.transport.get_write_buffer_size() >= budget:
-            return -2
-        self.conn.send_message(message)  # its own compressor (context takeover)
-        self._flush_now()
-        return 0
-
-    def pubsub_extensions(self) -> Any:
-        return self.conn.extensions
-
-    def pubsub_close(self, code: int, reason: str) -> None:
-        self._start_close(code, reason)
+    # Pub/sub (wsframe.asyncio._pubsub); the last four are wsframe.pubsub's Subscriber interface.
+    subscribe = _ps.subscribe
+    unsubscribe = _ps.unsubscribe
+    publish = _ps.publish_others
+    pubsub_write = _ps.pubsub_write
+    pubsub_send = _ps.pubsub_send
+    pubsub_extensions = _ps.pubsub_extensions
+    pubsub_close = _ps.pubsub_close
 
     async def _run(self, check_request: bool) -> None:
         conn = self.conn
@@ -187,7 +157,7 @@ class Server:
     gone (each bounded by ``close_timeout``).
     """
 
-    def __init__(self, handler: Handler, options: Options, conn_kwargs: dict,
+    def __init__(self, handler: Handler, options: Limits, conn_kwargs: dict,
                  process_request: Optional[ProcessRequest], max_connections: int,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.handler = handler
@@ -203,7 +173,7 @@ class Server:
         self._closed = loop.create_future()
         self._empty: Optional[asyncio.Future] = None
         self._sweeper: Optional[asyncio.TimerHandle] = None
-        self._interval = options.tick_interval
+        self._interval = _driver.tick_interval(options)
         self.ssl = False
 
     # -- public -----------------------------------------------------------------------------
@@ -295,50 +265,15 @@ class Server:
             self._n_overflow += 1
         self._conns.add(ws)
 
-    # -- pub/sub (wsframe.pubsub) -------------------------------------------------------------
-
+    # Pub/sub (wsframe.asyncio._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
     _ps_pending: Optional[list] = None
-
-    @property
-    def pubsub(self) -> Any:
-        """This server's :class:`wsframe.pubsub.PubSub` (made with the defaults
-        on first use; assign your own before the first subscribe to configure)."""
-        if self._pubsub is None:
-            from ..pubsub import PubSub
-
-            self._pubsub = PubSub()
-        return self._pubsub
-
-    @pubsub.setter
-    def pubsub(self, value: Any) -> None:
-        self._pubsub = value
-
-    def publish(self, topic: str, message: Any) -> int:
-        """Send ``message`` (str: text, bytes-like: binary) to every subscriber
-        of ``topic``, framed once; never waits (slow subscribers: see
-        :class:`wsframe.pubsub.PubSub`). Returns how many local subscribers got it queued."""
-        return self.pubsub.publish(topic, message)
-
-    def broadcast(self, connections: Iterable[Any], message: Any) -> int:
-        """Send ``message`` to each of ``connections``, framed once (same budget as publish)."""
-        return self.pubsub.broadcast(connections, message)
-
-    def _pubsub_queued(self, cork: Any) -> None:
-        pending = self._ps_pending
-        if not pending:
-            pending = self._ps_pending = []
-            self._loop.call_soon(self._pubsub_flush)
-        pending.append(cork)
-
-    def _pubsub_flush(self) -> None:
-        pending, self._ps_pending = self._ps_pending, None
-        for cork in pending or ():
-            cork.uncork()  # one write per connection for everything since the last pass
+    pubsub = _ps.pubsub
+    publish = _ps.publish
+    broadcast = _ps.broadcast
 
     def _remove(self, ws: ServerWebSocket) -> None:
-        if self._pubsub is not None:
-            self._pubsub.discard(ws)
+        _ps.discard(self, ws)
         if ws in self._conns:
             self._conns.discard(ws)
             if ws._overflow:
@@ -364,17 +299,18 @@ class serve:
     ``handler``: ``async def handler(ws)`` run for each connection once open.
     Options: ``ssl`` (an ``ssl.SSLContext``: wss://), ``sock`` (a bound
     socket instead of host/port), ``reuse_port``, ``backlog``,
+    ``limits`` (a :class:`wsframe.limits.Limits`: sizes, timeouts, backpressure),
     ``subprotocols`` (ours, preferred first), ``compression`` (permessage-deflate,
     on by default; False/None: off; ``extensions`` overrides it with factories),
     ``allowed_origins`` (None: any), ``process_request(ws, request)`` (sync or
     async; return None to upgrade, or ``ws.respond(status, body)``, a status or
     ``(status, body[, headers])`` to answer with that instead),
-    ``max_connections`` (past it: HTTP 503), ``max_message_size`` (1 MiB; None:
-    no limit), ``max_fragments`` (frames per message, 4096; past it: 1009; None:
-    no limit), ``max_header_size``, ``handshake_timeout``, ``close_timeout``,
-    ``ping_interval``/``ping_timeout``, ``idle_timeout``, ``write_timeout``,
-    ``message_timeout`` (60 s; 1008), ``high_water``/``low_water``, and
-    ``connection_options`` (more ``ServerConnection`` keyword arguments).
+    ``max_connections`` (past it: HTTP 503), and ``connection_options`` (more
+    ``ServerConnection`` keyword arguments). ``max_message_size``,
+    ``max_fragments``, ``max_header_size``, ``handshake_timeout``,
+    ``close_timeout``, ``ping_interval``/``ping_timeout``, ``idle_timeout``,
+    ``write_timeout``, ``message_timeout``, ``high_water``/``low_water``
+    override that field of ``limits`` (see :class:`wsframe.limits.Limits`).
     """
 
     def __init__(
@@ -387,24 +323,25 @@ class serve:
         ssl: Optional[_ssl.SSLContext] = None,
         reuse_port: bool = False,
         backlog: int = 1024,
+        limits: Optional[Limits] = None,
         subprotocols: Sequence[str] = (),
-        compression: Union[bool, str, None] = True,
+        compression: Union[bool, str, None] = UNSET,
         extensions: Optional[Sequence[Any]] = None,
         allowed_origins: Optional[Iterable[Optional[str]]] = None,
         process_request: Optional[ProcessRequest] = None,
         max_connections: int = 10000,
-        max_message_size: Optional[int] = 1 << 20,
-        max_fragments: Optional[int] = 4096,
-        max_header_size: int = 16384,
-        handshake_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
-        ping_interval: Optional[float] = None,
-        ping_timeout: Optional[float] = 20.0,
-        idle_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = 60.0,
-        message_timeout: Optional[float] = 60.0,
-        high_water: int = 1 << 20,
-        low_water: int = 1 << 18,
+        max_message_size: Optional[int] = UNSET,
+        max_fragments: Optional[int] = UNSET,
+        max_header_size: int = UNSET,
+        handshake_timeout: Optional[float] = UNSET,
+        close_timeout: Optional[float] = UNSET,
+        ping_interval: Optional[float] = UNSET,
+        ping_timeout: Optional[float] = UNSET,
+        idle_timeout: Optional[float] = UNSET,
+        write_timeout: Optional[float] = UNSET,
+        message_timeout: Optional[float] = UNSET,
+        high_water: int = UNSET,
+        low_water: int = UNSET,
         connection_options: Optional[dict] = None,
     ) -> None:
         if max_connections < 1:
@@ -414,10 +351,10 @@ class serve:
         self._create_options: Dict[str, Any] = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
         self._process_request = process_request
         self._max_connections = max_connections
-        self._options = Options(handshake_timeout=handshake_timeout, close_timeout=close_timeout,
-                                ping_interval=ping_interval, ping_timeout=ping_timeout, idle_timeout=idle_timeout,
-                                write_timeout=write_timeout, message_timeout=message_timeout,
-                                high_water=high_water, low_water=low_water)
+        lim = from_arguments(limits, locals())
+        self._options = lim
+        if compression is UNSET:
+            compression = lim.compression
         if extensions is None:
             extensions = []
             if compression:
@@ -426,9 +363,8 @@ class serve:
                 from ..permessage_deflate import ServerPerMessageDeflate
 
                 extensions.append(ServerPerMessageDeflate())
-        self._conn_kwargs = dict(subprotocols=tuple(subprotocols), extensions=tuple(extensions),
-                                 allowed_origins=allowed_origins, max_message_size=max_message_size,
-                                 max_fragments=max_fragments, max_header_size=max_header_size)
+        self._conn_kwargs = dict(lim.connection_kwargs(), subprotocols=tuple(subprotocols),
+                                 extensions=tuple(extensions), allowed_origins=allowed_origins)
         if connection_options:
             self._conn_kwargs.update(connection_options)
         self.server: Optional[Server] = None

@@ -1,24 +1,66 @@
 """Reversible monkey-patching shared by the integrations: a record of the
-original attributes, the version check, and call counters that prove the
-accelerated code was really used."""
+original attributes, the version check, the import of the patched library,
+and call counters that prove the accelerated code was really used."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import warnings
+from types import ModuleType
 from typing import Any, Dict, Iterable, List, Tuple
+
+#: Set to 1 to patch a library version outside the tested range (a warning instead of UnsupportedVersion).
+ANY_VERSION_ENV = "WSFRAME_INTEGRATIONS_ANY_VERSION"
 
 
 class UnsupportedVersion(RuntimeError):
     """The installed library is a version the integration was not tested with."""
 
 
+class LibraryNotInstalled(ImportError):
+    """The library an integration patches is not installed."""
+
+
+def version_matches(installed: str, pattern: str) -> bool:
+    """``installed`` is ``pattern`` exactly, or ``pattern`` is ``"X.Y.*"`` and
+    ``installed`` is X.Y or starts with ``X.Y.`` (so 1.2.* takes 1.2.0 and 1.2.3rc1, not 1.20.0)."""
+    if pattern.endswith(".*"):
+        stem = pattern[:-2]
+        return installed == stem or installed.startswith(stem + ".")
+    return installed == pattern
+
+
+def _override() -> bool:
+    return os.environ.get(ANY_VERSION_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def check_version(name: str, installed: str, tested: Iterable[str]) -> None:
-    """Raise UnsupportedVersion unless ``installed`` is one of ``tested``."""
+    """Raise UnsupportedVersion unless ``installed`` matches one of ``tested``
+    (exact versions or ``"X.Y.*"`` patterns). With WSFRAME_INTEGRATIONS_ANY_VERSION=1
+    in the environment, warn (RuntimeWarning) instead of raising."""
     tested = tuple(tested)
-    if installed not in tested:
-        raise UnsupportedVersion(
-            f"wsframe.integrations.{name.replace('-', '_')} was tested with {name} "
-            f"{', '.join(tested)}; the installed {name} is {installed}: nothing was patched"
-        )
+    if any(version_matches(installed, pattern) for pattern in tested):
+        return
+    message = (f"wsframe.integrations.{name.replace('-', '_')} was tested with {name} "
+               f"{', '.join(tested)}; the installed {name} is {installed}")
+    if _override():
+        warnings.warn(f"{message}: patching it anyway ({ANY_VERSION_ENV}=1)", RuntimeWarning, stacklevel=3)
+        return
+    raise UnsupportedVersion(f"{message}: nothing was patched (set {ANY_VERSION_ENV}=1 to patch it anyway)")
+
+
+def import_library(distribution: str, module: str) -> ModuleType:
+    """Import ``module``; LibraryNotInstalled (an ImportError, one line) when the
+    distribution that provides it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module.split(".")[0]:
+            raise  # the library is there but one of its own imports is missing: its error says which
+        raise LibraryNotInstalled(
+            f"wsframe.integrations.{distribution.replace('-', '_')}.install(): {distribution} is not"
+            f" installed (pip install {distribution})", name=module) from None
 
 
 class Patcher:

@@ -16,8 +16,11 @@ close codes, the same states, the same extension objects (permessage-deflate
 compresses and decompresses in wsproto's own ``PerMessageDeflate``, called
 exactly as wsproto calls it).
 
-``install()`` refuses a wsproto version it was not tested with
-(:class:`~wsframe.integrations.UnsupportedVersion`, nothing patched), is
+``install()`` accepts the wsproto releases of ``TESTED_VERSIONS`` (1.2.x and
+1.3.x, whose own test suites pass with it) and refuses others
+(:class:`~wsframe.integrations.UnsupportedVersion`, nothing patched; with
+``WSFRAME_INTEGRATIONS_ANY_VERSION=1`` in the environment it warns and patches).
+Without wsproto it raises ``LibraryNotInstalled``, an ImportError. It is
 harmless when called twice, and ``uninstall()`` puts every original back.
 Nothing is patched, and wsproto is not imported, until ``install()``.
 ``stats()`` counts the calls into wsframe (batches parsed, masks applied,
@@ -29,19 +32,21 @@ from __future__ import annotations
 import importlib
 from typing import Dict
 
-from ._patch import Counters, Patcher, UnsupportedVersion, check_version
+from ._patch import Counters, LibraryNotInstalled, Patcher, UnsupportedVersion, check_version, import_library
 
-__all__ = ["TESTED_VERSIONS", "UnsupportedVersion", "install", "installed", "stats", "uninstall"]
+__all__ = ["TESTED_VERSIONS", "LibraryNotInstalled", "UnsupportedVersion", "install", "installed", "stats",
+           "uninstall"]
 
-#: wsproto releases whose own test suite passes with the accelerator installed.
-TESTED_VERSIONS = ("1.3.2",)
+#: wsproto releases whose own test suite passes with the accelerator installed
+#: (.ci/suite-integrations.sh runs it on the newest patch release of each).
+TESTED_VERSIONS = ("1.2.*", "1.3.*")
 
 _patcher = Patcher()
 _counters = Counters("parse", "mask", "build", "events")
 
 
 def _installed_version() -> str:
-    wsproto = importlib.import_module("wsproto")
+    wsproto = import_library("wsproto", "wsproto")
     version = getattr(wsproto, "__version__", None)
     if version is None:  # pragma: no cover - every tested release has it
         from importlib.metadata import version as dist_version
@@ -51,7 +56,8 @@ def _installed_version() -> str:
 
 
 def install() -> None:
-    """Patch wsproto (once). Raises UnsupportedVersion for an untested wsproto."""
+    """Patch wsproto (once). Raises UnsupportedVersion for an untested wsproto,
+    LibraryNotInstalled when there is none."""
     if _patcher.active:
         return
     check_version("wsproto", _installed_version(), TESTED_VERSIONS)

@@ -13,12 +13,13 @@ between sockets and connections, keeps time, and calls the application::
 
     Server(Shout(), host="127.0.0.1", port=9001).serve_forever()
 
-Modules, one job each: :mod:`.app` (Application, ServerWebSocket),
-:mod:`.loop` (Server: the event loop, graceful stop), :mod:`.accept` (the
-listening socket, back-off when out of descriptors), :mod:`.transport` (read,
-dispatch, write, backpressure), :mod:`.timers` (the timeout
-sweep), :mod:`.tls`, :mod:`.poller`, :mod:`.workers` (pre-fork workers and
-their supervisor).
+Modules, one job each: :mod:`.app` (Application, ServerWebSocket: the
+application's thin handle), :mod:`.loop` (Server: the connection table, the
+event loop, graceful stop), :mod:`.accept` (the listening socket, back-off
+when out of descriptors), :mod:`.transport` (one connection's transport: read,
+dispatch, write, backpressure, deadlines through :mod:`wsframe._driver`),
+:mod:`.tls`, :mod:`.poller`, :mod:`.workers` (pre-fork workers and their
+supervisor). Limits and timeouts: :class:`wsframe.limits.Limits`.
 """
 
 from __future__ import annotations

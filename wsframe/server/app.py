@@ -1,31 +1,19 @@
-"""What the application sees: the :class:`Application` callbacks and :class:`ServerWebSocket`, one connection."""
+"""What the application sees: the :class:`Application` callbacks and :class:`ServerWebSocket`, its thin handle on one connection."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..connection import ServerConnection, State
 from ..enums import CloseCode
+from . import _pubsub as _ps
 
 if TYPE_CHECKING:  # pragma: no cover
-    import socket
-
     from ..codec import BytesLike
-    from .loop import Server
 
-__all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address",
-           "PHASE_TLS", "PHASE_OPENING", "PHASE_OPEN", "PHASE_DRAIN", "PHASE_DEAD"]
-
-# Phases of a ServerWebSocket (the transport side; the protocol state is in .conn).
-PHASE_TLS = 0  # TLS handshake in progress
-PHASE_OPENING = 1  # waiting for / parsing the HTTP upgrade
-PHASE_OPEN = 2  # WebSocket open (or closing handshake under way)
-PHASE_DRAIN = 3  # our side of TCP is shut down: discarding input until EOF
-PHASE_DEAD = 4  # socket closed
+__all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address"]
 
 _OPEN = State.OPEN
-_ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
 
 
 def format_address(addr: Any) -> str:
@@ -82,66 +70,19 @@ class ServerWebSocket:
 
     Attributes the application may read: ``remote_address``, ``request`` (the
     parsed upgrade request), ``subprotocol``, ``state``, ``opened_at``,
-    ``buffered_amount``; and ``context``, a free slot for the application's own
-    per-connection data. The other attributes belong to the server.
+    ``buffered_amount``, ``close_code``/``close_reason`` (once closed); and
+    ``context``, a free slot for the application's own per-connection data.
+    ``conn`` is the sans-I/O connection. The transport (socket, buffers,
+    deadlines) belongs to the server.
     """
 
-    __slots__ = (
-        "server",
-        "sock",
-        "fd",
-        "conn",
-        "remote_address",
-        "context",
-        "phase",
-        "out",
-        "interest",
-        "accepted_at",
-        "opened_at",
-        "last_recv",
-        "last_message",
-        "message_watch",
-        "last_send_progress",
-        "closing_since",
-        "ping_sent_at",
-        "paused",
-        "eof",
-        "overflow",
-        "notified",
-        "dirty",
-        "close_code",
-        "close_reason",
-        "__weakref__",
-    )
+    __slots__ = ("conn", "transport", "remote_address", "context", "__weakref__")
 
-    def __init__(self, server: "Server", sock: "socket.socket", addr: Any, conn: ServerConnection,
-                 now: float, phase: int, overflow: bool) -> None:
-        self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
+    def __init__(self, transport: Any, conn: ServerConnection, addr: Any) -> None:
         self.conn = conn
+        self.transport = transport
         self.remote_address = addr
         self.context: Any = None
-        self.phase = phase
-        self.out: Optional[bytearray] = None  # unsent output, only while there is some
-        self.interest = 0  # the poller's interest bits for this socket (EV_READ / EV_WRITE)
-        self.accepted_at = now
-        self.opened_at = 0.0
-        self.last_recv = now
-        self.last_message = 0.0  # when the last complete message was dispatched
-        self.message_watch = 0.0  # since when the sweep saw a message in progress (0: none)
-        self.last_send_progress = now
-        self.closing_since = 0.0
-        self.ping_sent_at = 0.0
-        self.paused = False  # not reading: unsent output over the high-water mark
-        self.eof = False  # the peer shut down its sending side
-        self.overflow = overflow  # over max_connections: gets HTTP 503
-        self.notified = False  # on_close was called
-        self.dirty = False  # queued for the server's output pass (or inside dispatch)
-        self.close_code = _ABNORMAL
-        self.close_reason = ""
-
-    # -- application API ---------------------------------------------------
 
     @property
     def request(self) -> Any:
@@ -160,9 +101,24 @@ class ServerWebSocket:
         return self.conn.state
 
     @property
+    def opened_at(self) -> float:
+        """``time.monotonic()`` when the opening handshake completed (0.0 before)."""
+        return self.transport.opened_at
+
+    @property
+    def close_code(self) -> int:
+        """The close code once the connection is over (1006 without a closing handshake)."""
+        return self.transport.close_code
+
+    @property
+    def close_reason(self) -> str:
+        """The close reason once the connection is over."""
+        return self.transport.close_reason
+
+    @property
     def buffered_amount(self) -> int:
         """Bytes queued for this peer and not yet accepted by the kernel."""
-        out = self.out
+        out = self.transport.out
         return len(out) if out is not None else 0
 
     def send(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
@@ -175,73 +131,30 @@ class ServerWebSocket:
         :meth:`Server.call_soon_threadsafe` from others).
         """
         self.conn.send_message(data)
-        if not self.dirty:  # outside the server's dispatch: have the output sent
-            self.dirty = True
-            self.server._dirty.append(self)
+        t = self.transport
+        if not t.dirty:  # outside the server's dispatch: have the output sent
+            t.mark_dirty()
 
     def ping(self, payload: BytesLike = b"") -> None:
         """Send a ping (up to 125 bytes of payload)."""
         self.conn.send_ping(payload)
-        self._mark_dirty()
+        t = self.transport
+        if not t.dirty:
+            t.mark_dirty()
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (no-op when it already started)."""
-        if self.conn.state is _OPEN:
-            self.conn.close(code, reason)
-            if not self.closing_since:
-                self.closing_since = time.monotonic()
-            self._mark_dirty()
+        self.transport.close(code, reason)
 
-    # -- pub/sub (wsframe.pubsub; the Subscriber interface is below) ------
-
-    def subscribe(self, topic: str) -> bool:
-        """Receive what is published to ``topic`` (see :mod:`wsframe.pubsub`)."""
-        return self.server.pubsub.subscribe(self, topic)
-
-    def unsubscribe(self, topic: str) -> bool:
-        """Stop receiving ``topic``; False when not subscribed."""
-        return self.server.pubsub.unsubscribe(self, topic)
-
-    def publish(self, topic: str, message: Union[str, bytes]) -> int:
-        """:meth:`Server.publish` to every subscriber of ``topic`` except this connection."""
-        return self.server.pubsub.publish(topic, message, exclude=self)
-
-    def pubsub_write(self, frame: bytes, budget: int) -> int:
-        if self.phase != PHASE_OPEN or self.conn.state is not _OPEN:
-            return -1
-        out = self.out
-        # Output of ws.send/close/ping not yet taken (only while dirty) goes first.
-        pending = self.conn.data_to_send() if self.dirty else b""
-        if out is None:
-            # Nothing waiting for the socket: one send at the loop's next pass.
-            out = pending if pending.__class__ is bytearray else bytearray()
-            self.out = out  # type: ignore[assignment]
-            self.server._pubsub_queued(self)
-        elif pending:
-            out += pending
-        if len(out) + len(frame) > budget:
-            return -2
-        out += frame
-        return 0
-
-    def pubsub_send(self, message: Union[str, bytes], budget: int) -> int:
-        if self.conn.state is not _OPEN or self.phase != PHASE_OPEN:
-            return -1
-        if self.buffered_amount >= budget:
-            return -2
-        self.send(message)
-        return 0
-
-    def pubsub_extensions(self) -> Any:
-        return self.conn.extensions
-
-    def pubsub_close(self, code: int, reason: str) -> None:
-        self.close(code, reason)
-
-    def _mark_dirty(self) -> None:
-        if not self.dirty:
-            self.dirty = True
-            self.server._dirty.append(self)
+    # The server, and pub/sub (wsframe.server._pubsub); the last four are wsframe.pubsub's Subscriber interface.
+    server = _ps.server
+    subscribe = _ps.subscribe
+    unsubscribe = _ps.unsubscribe
+    publish = _ps.publish_others
+    pubsub_write = _ps.pubsub_write
+    pubsub_send = _ps.pubsub_send
+    pubsub_extensions = _ps.pubsub_extensions
+    pubsub_close = _ps.pubsub_close
 
     def __repr__(self) -> str:
         return f"<ServerWebSocket {format_address(self.remote_address)} {self.conn.state.name}>"

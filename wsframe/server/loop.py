@@ -1,10 +1,10 @@
-"""The server's event loop: :class:`Server` (configuration, public API, the poll
+"""The server: :class:`Server` (configuration, public API, the connection table, the poll
 loop, graceful stop) and :func:`serve`.
 
-Accepting is inherited from :class:`wsframe.server.accept.Acceptor`, per-connection
-I/O (read, dispatch, write, backpressure) from
-:class:`wsframe.server.transport.ConnectionIO`; time limits are in
-:mod:`wsframe.server.timers`.
+The server owns an :class:`~wsframe.server.accept.Acceptor` (the listening
+socket) and a table of :class:`~wsframe.server.transport.Transport` objects,
+one per connection, each with its own state and transport rules; the loop
+calls their public methods.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
 
+from .. import _driver
+from . import _pubsub as _ps
+from ..connection import ServerConnection, State
+from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
-from .app import PHASE_DEAD, PHASE_OPEN, PHASE_OPENING, PHASE_TLS, Application, ServerWebSocket
+from .app import Application, ServerWebSocket, format_address
 from .poller import EV_READ, EV_READABLE, EV_WRITABLE, make_poller
-from .timers import sweep, sweep_interval
-from .transport import RECV_SIZE, ConnectionIO
-from ..connection import DEFAULT_MAX_FRAGMENTS, State
-from ..enums import CloseCode
+from .transport import PHASE_DEAD, PHASE_OPEN, PHASE_OPENING, PHASE_TLS, RECV_SIZE, Transport
 
 __all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT"]
 
@@ -32,7 +33,7 @@ logger = logging.getLogger("wsframe.server")
 
 DEFAULT_STOP_TIMEOUT = 10.0  # seconds a graceful stop waits for closing handshakes (= close_timeout)
 _OPEN = State.OPEN
-_GOING_AWAY = int(CloseCode.GOING_AWAY)
+_GOING_AWAY = 1001
 
 
 def codec_summary() -> str:
@@ -45,7 +46,7 @@ def codec_summary() -> str:
     return "pure Python"
 
 
-class Server(Acceptor, ConnectionIO):
+class Server:
     """A WebSocket server running one application on one listening socket.
 
     Parameters (times are seconds, ``None`` disables):
@@ -64,30 +65,21 @@ class Server(Acceptor, ConnectionIO):
     ``max_connections``
         open connections at most; past it new connections get an HTTP 503 and
         are closed (a few at a time), or are closed at once when too many wait.
-    ``max_message_size``, ``max_fragments``, ``max_header_size``, ``subprotocols``,
-    ``extensions``, ``allowed_origins``
-        passed to each :class:`~wsframe.connection.ServerConnection`
-        (``max_fragments``: most frames of one incoming message, 4096 by
-        default; one more fails the connection with 1009)
-        (``extensions``: server extension factories, e.g.
-        ``wsframe.permessage_deflate.ServerPerMessageDeflate()``).
-    ``handshake_timeout``
-        the TLS plus HTTP opening handshake must complete within it.
-    ``close_timeout``
-        after a close frame was sent or received, wait this long for the
-        closing handshake to finish.
-    ``message_timeout``
-        a message must arrive completely within this time from its first byte
-        (checked by the sweep, so up to a second later); else close 1008.
-    ``ping_interval``, ``ping_timeout``
-        keepalive: after ``ping_interval`` without input a ping is sent; no
-        input within ``ping_timeout`` after it fails the connection (1011).
-    ``idle_timeout``
-        close (1001) connections that received nothing for this long.
-    ``write_timeout``
-        drop connections whose queued output made no progress for this long.
+    ``limits``
+        a :class:`wsframe.limits.Limits` (sizes, timeouts, backpressure marks, the
+        fragment cap); the defaults are those of every wsframe layer.
+    ``max_message_size``, ``max_fragments``, ``max_header_size``,
+    ``handshake_timeout``, ``close_timeout``, ``message_timeout``,
+    ``ping_interval``, ``ping_timeout``, ``idle_timeout``, ``write_timeout``,
     ``high_water``, ``low_water``
-        backpressure marks for unsent output, in bytes.
+        override that field of ``limits`` (``handshake_timeout`` is its
+        ``open_timeout``); see :class:`wsframe.limits.Limits` for what each does.
+    ``compression``
+        accept permessage-deflate: on by default (``limits.compression``);
+        False/None: off. ``extensions`` (server extension factories, e.g.
+        ``ServerPerMessageDeflate(...)``) overrides it.
+    ``subprotocols``, ``allowed_origins``
+        passed to each :class:`~wsframe.connection.ServerConnection`.
     ``backlog``
         ``listen()`` backlog.
     ``keep_request``
@@ -104,53 +96,48 @@ class Server(Acceptor, ConnectionIO):
         host: str = "127.0.0.1",
         port: int = 9001,
         *,
+        limits: Optional[Limits] = None,
         sock: Optional[socket.socket] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
         reuse_port: bool = False,
         max_connections: int = 10000,
-        max_message_size: Optional[int] = 1 << 20,
-        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
-        max_header_size: int = 16384,
+        max_message_size: Optional[int] = UNSET,
+        max_fragments: Optional[int] = UNSET,
+        max_header_size: int = UNSET,
         subprotocols: Sequence[str] = (),
-        extensions: Sequence[Any] = (),
+        compression: Any = UNSET,
+        extensions: Optional[Sequence[Any]] = None,
         allowed_origins: Optional[Iterable[str]] = None,
-        handshake_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 10.0,
-        message_timeout: Optional[float] = 60.0,
-        ping_interval: Optional[float] = None,
-        ping_timeout: Optional[float] = 20.0,
-        idle_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = 60.0,
-        high_water: int = 1 << 20,
-        low_water: int = 1 << 18,
+        handshake_timeout: Optional[float] = UNSET,
+        close_timeout: Optional[float] = UNSET,
+        message_timeout: Optional[float] = UNSET,
+        ping_interval: Optional[float] = UNSET,
+        ping_timeout: Optional[float] = UNSET,
+        idle_timeout: Optional[float] = UNSET,
+        write_timeout: Optional[float] = UNSET,
+        high_water: int = UNSET,
+        low_water: int = UNSET,
         backlog: int = 1024,
         keep_request: bool = False,
         connection_options: Optional[Dict[str, Any]] = None,
     ) -> None:
-        if low_water > high_water:
-            raise ValueError("low_water must not exceed high_water")
+        lim = from_arguments(limits, locals())
+        if compression is not UNSET:
+            lim = lim.replace(compression=bool(compression))
+        self.limits = lim
         self.app = app
-        self._on_message = app.on_message
+        self.on_message = app.on_message
         self.ssl_context = ssl_context
         self.max_connections = max_connections
-        self.handshake_timeout = handshake_timeout
-        self.close_timeout = close_timeout
-        self.message_timeout = message_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.idle_timeout = idle_timeout
-        self.write_timeout = write_timeout
-        self.high_water = high_water
-        self.low_water = low_water
         self.keep_request = keep_request
-        self._conn_kwargs = dict(
-            subprotocols=tuple(subprotocols),
-            extensions=tuple(extensions),
-            allowed_origins=allowed_origins,
-            max_message_size=max_message_size,
-            max_fragments=max_fragments,
-            max_header_size=max_header_size,
-        )
+        if extensions is None:
+            extensions = ()
+            if lim.compression:
+                from ..permessage_deflate import ServerPerMessageDeflate
+
+                extensions = (ServerPerMessageDeflate(),)
+        self._conn_kwargs = dict(lim.connection_kwargs(), subprotocols=tuple(subprotocols),
+                                 extensions=tuple(extensions), allowed_origins=allowed_origins)
         if connection_options:
             self._conn_kwargs.update(connection_options)
 
@@ -161,24 +148,20 @@ class Server(Acceptor, ConnectionIO):
         sock.setblocking(False)
         self.socket = sock
         self.host, self.port = sock.getsockname()[:2]
-        self._poller = make_poller()
-        self._poller.register(sock.fileno(), EV_READ)
+        self.poller = make_poller()
+        self._acceptor = Acceptor(sock, self.poller, self._add_connection, lambda: len(self._conns))
         self._rsock, self._wsock = socket.socketpair()
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
-        self._poller.register(self._rsock.fileno(), EV_READ)
-        self._now = time.monotonic()  # time of the current loop iteration
-        self._conns: Dict[int, ServerWebSocket] = {}
+        self.poller.register(self._rsock.fileno(), EV_READ)
+        self.now = time.monotonic()  # time of the current loop iteration: the server's one clock
+        self._conns: Dict[int, Transport] = {}
         self._n_overflow = 0
-        self._dirty: List[ServerWebSocket] = []  # output queued outside dispatch
-        self._ready: Set[ServerWebSocket] = set()  # TLS connections with decrypted input pending
+        self.dirty: List[Transport] = []  # output queued outside dispatch
+        self.ready: Set[Transport] = set()  # TLS connections with decrypted input pending
         self._calls: Deque[Callable[[], Any]] = deque()
         self._buf = bytearray(RECV_SIZE)
-        self._view = memoryview(self._buf)
-        self._listening = True
-        self._accept_paused = False
-        self._accept_resume_at = 0.0
-        self._accept_backoff = 0.0  # > 0 during an out-of-descriptors episode
+        self.view = memoryview(self._buf)  # the one receive buffer, shared by every connection
         self._stopping = False
         self._stop_deadline = 0.0
         self._stop_requested = False
@@ -186,8 +169,7 @@ class Server(Acceptor, ConnectionIO):
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         self.started = threading.Event()
-        self._sweep_every = sweep_interval((handshake_timeout, close_timeout, message_timeout, ping_interval,
-                                            ping_timeout, idle_timeout, write_timeout))
+        self._sweep_every = _driver.tick_interval(lim)
 
     # -- public API ----------------------------------------------------------
 
@@ -201,82 +183,21 @@ class Server(Acceptor, ConnectionIO):
     @property
     def connections(self) -> List[ServerWebSocket]:
         """A snapshot of the current connections."""
-        return list(self._conns.values())
+        return [t.ws for t in self._conns.values()]
 
     def call_soon_threadsafe(self, fn: Callable[[], Any]) -> None:
         """Run ``fn()`` in the server's thread at its next loop iteration."""
         self._calls.append(fn)
         self._wakeup()
 
-    # -- pub/sub (wsframe.pubsub) -----------------------------------------------
-
+    # Pub/sub (wsframe.server._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
-    _ps_pending: Optional[List[ServerWebSocket]] = None
-
-    @property
-    def pubsub(self) -> Any:
-        """This server's :class:`wsframe.pubsub.PubSub` (made with the defaults
-        on first use; assign your own before the first subscribe to configure)."""
-        if self._pubsub is None:
-            from ..pubsub import PubSub
-
-            self._pubsub = PubSub()
-        return self._pubsub
-
-    @pubsub.setter
-    def pubsub(self, value: Any) -> None:
-        self._pubsub = value
-
-    def publish(self, topic: str, message: Any) -> int:
-        """Send ``message`` (str: text, bytes-like: binary) to every subscriber
-        of ``topic``, framed once. From the server's thread (else
-        :meth:`publish_threadsafe`). Returns how many local subscribers got it queued."""
-        return self.pubsub.publish(topic, message)
-
-    def publish_threadsafe(self, topic: str, message: Any) -> None:
-        """:meth:`publish` from any thread (runs at the loop's next iteration)."""
-        self.call_soon_threadsafe(lambda: self.pubsub.publish(topic, message))
-
-    def broadcast(self, connections: Iterable[Any], message: Any) -> int:
-        """Send ``message`` to each of ``connections``, framed once (same budget as publish)."""
-        return self.pubsub.broadcast(connections, message)
-
-    def _pubsub_queued(self, c: ServerWebSocket) -> None:
-        pending = self._ps_pending
-        if pending is None:
-            pending = self._ps_pending = []
-        if not pending:
-            self._calls.append(self._pubsub_flush)  # the loop's next pass, before its poll waits
-        pending.append(c)
-
-    def _pubsub_flush(self) -> None:
-        pending, self._ps_pending = self._ps_pending, []
-        now = self._now
-        for c in pending or ():
-            out = c.out
-            if out is None or c.phase == PHASE_DEAD:
-                continue
-            if not out:
-                c.out = None
-            elif c.interest != EV_READ or self.ssl_context is not None:
-                self._flush(c)
-            else:  # one send for everything queued since the last pass (the common case, inline)
-                try:
-                    n = c.sock.send(out)
-                except (BlockingIOError, InterruptedError):
-                    n = 0
-                except OSError:
-                    self._flush(c)  # logs and drops the connection
-                    continue
-                if n:
-                    c.last_send_progress = now
-                if n == len(out):
-                    c.out = None
-                    if c.conn.should_close_transport or c.eof:
-                        self._update_interest(c)
-                else:
-                    del out[:n]
-                    self._update_interest(c)  # the rest when writable (backpressure)
+    _ps_pending: Optional[List[Transport]] = None
+    pubsub = _ps.pubsub
+    publish = _ps.publish
+    publish_threadsafe = _ps.publish_threadsafe
+    broadcast = _ps.broadcast
+    _pubsub_flush = _ps.flush
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Ask the server to stop gracefully; returns at once.
@@ -334,16 +255,16 @@ class Server(Acceptor, ConnectionIO):
         if self._closed:
             return
         self._closed = True
-        for c in list(self._conns.values()):
-            self._kill(c)
-        self._stop_listening()
+        for t in list(self._conns.values()):
+            t.kill()
+        self._acceptor.stop()
         try:
-            self._poller.unregister(self._rsock.fileno())
+            self.poller.unregister(self._rsock.fileno())
         except (KeyError, ValueError, OSError):
             pass
         self._rsock.close()
         self._wsock.close()
-        self._poller.close()
+        self.poller.close()
 
     def serve_forever(self) -> None:
         """Run the event loop until :meth:`stop` completes; then close everything.
@@ -377,62 +298,109 @@ class Server(Acceptor, ConnectionIO):
     # -- internals: the loop -------------------------------------------------
 
     def _run(self) -> None:
-        poll = self._poller.poll
+        poll = self.poller.poll
         monotonic = time.monotonic
         conns = self._conns
+        acceptor = self._acceptor
         listen_fd = self.socket.fileno()
         wakeup_fd = self._rsock.fileno()
-        on_readable = self._on_readable
-        flush = self._flush
         next_sweep = monotonic() + self._sweep_every
         while True:
             if self._stop_requested and not self._stopping:
                 self._begin_stop()
             if self._stopping and (not conns or monotonic() >= self._stop_deadline):
                 return
-            if self._ready or self._dirty or self._calls:
+            if self.ready or self.dirty or self._calls:
                 timeout = 0.0
             else:
                 wake = next_sweep
-                if self._accept_paused and self._accept_resume_at < wake:
-                    wake = self._accept_resume_at
+                if acceptor.paused and acceptor.resume_at < wake:
+                    wake = acceptor.resume_at
                 timeout = wake - monotonic()
                 if timeout < 0.0:  # (not max(): a builtin call per wake-up)
                     timeout = 0.0
             ready = poll(timeout)
-            self._now = monotonic()
+            self.now = monotonic()
             for fd, ev in ready:
-                c = conns.get(fd)
-                if c is None:
+                t = conns.get(fd)
+                if t is None:
                     if fd == listen_fd:
-                        if self._listening:
-                            self._accept()
+                        if acceptor.listening:
+                            acceptor.accept()
                     elif fd == wakeup_fd:
                         self._drain_wakeup()
                     continue
-                if ev & EV_WRITABLE and c.out is not None:
-                    flush(c)
-                if ev & EV_READABLE or c.phase == PHASE_TLS:
-                    on_readable(c)
+                if ev & EV_WRITABLE and t.out is not None:
+                    t.flush()
+                if ev & EV_READABLE or t.phase == PHASE_TLS:
+                    t.on_readable()
             if self._calls:
                 self._run_calls()
-            if self._ready:
-                again, self._ready = self._ready, set()
-                for c in again:
-                    if c.phase != PHASE_DEAD:
-                        on_readable(c)
-            if self._dirty:
-                dirty, self._dirty = self._dirty, []
-                for c in dirty:
-                    c.dirty = False
-                    if c.phase != PHASE_DEAD:
-                        self._after_io(c)
-            now = self._now
-            if self._accept_paused and now >= self._accept_resume_at:
-                self._resume_accepting()
+            if self.ready:
+                again, self.ready = self.ready, set()
+                for t in again:
+                    if t.phase != PHASE_DEAD:
+                        t.on_readable()
+            if self.dirty:
+                dirty, self.dirty = self.dirty, []
+                for t in dirty:
+                    t.dirty = False
+                    if t.phase != PHASE_DEAD:
+                        t.after_io()
+            now = self.now
+            if acceptor.paused and now >= acceptor.resume_at:
+                acceptor.resume()
             if now >= next_sweep:
-                sweep(self, now)
+                for t in list(conns.values()):
+                    t.sweep(now)
                 next_sweep = now + self._sweep_every
+
+    # -- the connection table --------------------------------------------------
+
+    def _add_connection(self, sock: socket.socket, addr: Any) -> None:
+        """A new socket from the acceptor: TLS-wrap it for wss://, give it a
+        connection (an HTTP 503 past ``max_connections``) and a transport."""
+        overflow = len(self._conns) - self._n_overflow >= self.max_connections
+        if overflow and self._n_overflow >= 16 + self.max_connections // 16:
+            sock.close()  # too many already waiting for their 503
+            return
+        sock.setblocking(False)
+        if sock.family != socket.AF_UNIX:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        phase = PHASE_OPENING
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            except (OSError, ValueError) as exc:
+                logger.debug("TLS wrap failed for %s: %s", format_address(addr), exc)
+                sock.close()
+                return
+            phase = PHASE_TLS
+        kwargs = self._conn_kwargs
+        if overflow:
+            kwargs = dict(kwargs, auto_accept=False)
+        t = Transport(self, sock, addr, ServerConnection(**kwargs), self.now, phase, overflow)
+        if overflow:
+            self._n_overflow += 1
+        self._conns[t.fd] = t
+        self.poller.register(t.fd, EV_READ)
+        if phase == PHASE_TLS:
+            t.tls_handshake()
+
+    def forget(self, t: Transport) -> None:
+        """``t`` closed its socket: drop it from the table and the poller."""
+        self._conns.pop(t.fd, None)
+        self.ready.discard(t)
+        if t.overflow:
+            self._n_overflow -= 1
+        try:
+            self.poller.unregister(t.fd)
+        except (KeyError, ValueError, OSError):
+            pass
+        self._acceptor.retry_soon()  # a descriptor is free
 
     def _take_sigint(self) -> Any:
         """In the main thread, replace Python's default SIGINT handler (which
@@ -478,29 +446,19 @@ class Server(Acceptor, ConnectionIO):
             except Exception:
                 logger.exception("error in a call_soon_threadsafe callback")
 
-    def _stop_listening(self) -> None:
-        if self._listening:
-            self._listening = False
-            if not self._accept_paused:
-                try:
-                    self._poller.unregister(self.socket.fileno())
-                except (KeyError, ValueError, OSError):
-                    pass
-            self.socket.close()
-
     def _begin_stop(self) -> None:
         self._stopping = True
         self._stop_deadline = time.monotonic() + self._stop_timeout
-        self._stop_listening()
+        self._acceptor.stop()
         logger.info("stopping: closing %d connection(s) with 1001", len(self._conns))
-        for c in list(self._conns.values()):
-            if c.phase == PHASE_OPEN and c.conn.state is _OPEN:
+        for t in list(self._conns.values()):
+            if t.phase == PHASE_OPEN and t.conn.state is _OPEN:
                 try:
-                    c.close(_GOING_AWAY, "server shutting down")
+                    t.close(_GOING_AWAY, _driver.REASON_SHUTDOWN)
                 except Exception:  # pragma: no cover - defensive
-                    self._kill(c)
-            elif c.phase in (PHASE_TLS, PHASE_OPENING):
-                self._kill(c)
+                    t.kill()
+            elif t.phase in (PHASE_TLS, PHASE_OPENING):
+                t.kill()
 
 
 def serve(app: Application, host: str = "127.0.0.1", port: int = 9001, *,

@@ -15,14 +15,19 @@ and only when the application waits) or into a deque; replies are written at
 once, or, while the application still has queued messages to read, coalesced
 into one ``transport.write`` (one ``call_soon`` per batch bounds the delay).
 Reads pause while messages wait unread (uvicorn's behaviour) and resume when
-the application has taken them. A peer error that arrives behind valid
-messages is applied once the application asks for more than those messages
-(or after ``close_timeout``), so its answers go out before the close frame.
-After failing the connection (a peer error, 1009) the server half-closes and
-discards input until the peer's EOF (1 MiB and ``close_timeout`` at most), so
-that unread input does not turn the close frame into a reset.
+the application has taken them. The transport rules are those of every wsframe
+layer (:mod:`wsframe._driver`): a peer error that arrives while the
+application has a message it has not answered (in the same read or a later
+one) is applied once the application asks for more (or after the grace
+period), so its answers go out before the close frame; after failing the
+connection (a peer error, 1009) the server half-closes and discards input
+until the peer's EOF (within the drain budget), so that unread input does not
+turn the close frame into a reset; replies are coalesced up to the one cap.
 
-Config used: ``ws_max_size`` (close 1009), ``ws_ping_interval``/
+Limits: a :class:`wsframe.limits.Limits` (``WSFrameProtocol(..., limits=)``,
+or :meth:`WSFrameProtocol.with_limits` for ``--ws``); uvicorn's config
+overrides its fields. Config used: ``ws_max_size`` (close 1009; the fragment
+cap is derived from it), ``ws_ping_interval``/
 ``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``,
 ``root_path``, ``server_header``/``date_header`` (uvicorn's default headers on
 the handshake responses). ``ws_max_queue`` is not used: reads pause as soon
@@ -34,20 +39,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Type
 
 from uvicorn.config import Config
 from uvicorn.logging import TRACE_LOG_LEVEL
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 
-from ..connection import ServerConnection
-from ..events import BinaryMessage, Closed, CloseReceived, Pong, Request, TextMessage
+from .. import _driver
+from ..connection import ServerConnection, State
+from ..events import BinaryMessage, Closed, CloseReceived, Request, TextMessage
 from ..exceptions import ConnectionStateError
+from ..limits import Limits
 from ..permessage_deflate import ServerPerMessageDeflate
 from ._asgi import build_scope, response_head
-from ._keepalive import Keepalive
+from ._keepalive import Sweep, sweep_for
 from ._responses import DONE as _DONE
 from ._responses import HANDSHAKE as _HANDSHAKE
 from ._responses import OPEN as _OPEN
@@ -64,28 +72,47 @@ __all__ = ["WSFrameProtocol"]
 
 _logger = logging.getLogger("uvicorn.error")
 _DEFLATE = (ServerPerMessageDeflate(),)  # a stateless factory; one compressor pair per negotiated connection
-
-# Replies coalesced while the application reads queued messages, up to this many bytes.
-_COALESCE_LIMIT = 65536
-# After a failure, input discarded while waiting for the peer's EOF, at most (then: close).
-_DRAIN_BYTES = 1 << 20
+_STATE_OPEN = State.OPEN
+# The Limits of each uvicorn Config (and base Limits): made once, not per connection.
+_LIMITS: "weakref.WeakKeyDictionary[Config, Dict[Optional[Limits], Limits]]" = weakref.WeakKeyDictionary()
 
 
-class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
+def _limits_for(config: Config, base: Optional[Limits]) -> Limits:
+    """``base`` (or the defaults) with uvicorn's ``ws_*`` settings applied."""
+    per_config = _LIMITS.setdefault(config, {})
+    lim = per_config.get(base)
+    if lim is None:
+        lim = (base or Limits()).replace(max_message_size=config.ws_max_size,
+                                         ping_interval=config.ws_ping_interval or None,
+                                         ping_timeout=config.ws_ping_timeout or None,
+                                         compression=bool(config.ws_per_message_deflate))
+        per_config[base] = lim
+    return lim
+
+
+class WSFrameProtocol(Responses, asyncio.Protocol):
     """One WebSocket connection under uvicorn (see the module docstring).
 
     Public attributes follow uvicorn's implementations: ``transport``,
     ``scope``, ``close_timeout`` (seconds to wait for the peer's close frame,
-    10), ``close_timer``, ``ping_timer``, ``ping_sent_at``.
+    ``limits.close_timeout``), ``close_timer``, ``ping_sent_at``; and ``limits``.
     """
 
     __slots__ = (
         "config", "app", "loop", "transport", "scope", "close_timeout", "close_timer", "_server_state",
         "_app_state", "_conn", "_state", "_queue", "_waiter", "_read_paused", "_write_paused",
         "_drain_waiters", "_disconnected", "_peer_closed", "_pending", "_flush_handle", "_failure_timer",
-        "_response", "_failed", "_draining", "_drained", "_eof",
-        "_abort_timer",
+        "_response", "_failed", "_draining", "_eof", "_abort_timer", "_drv", "limits", "_sweep",
     )
+
+    #: The Limits of connections made without ``limits=`` (see :meth:`with_limits`); None: the defaults.
+    default_limits: Optional[Limits] = None
+
+    @classmethod
+    def with_limits(cls, limits: Limits) -> "Type[WSFrameProtocol]":
+        """A subclass whose connections use ``limits`` (uvicorn's ``ws_*`` config still overrides
+        its fields): ``uvicorn.Config(app, ws=WSFrameProtocol.with_limits(Limits(...)))``."""
+        return type(cls.__name__, (cls,), {"__slots__": (), "default_limits": limits})
 
     def __init__(
         self,
@@ -93,23 +120,27 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         server_state: ServerState,
         app_state: Dict[str, Any],
         _loop: Optional[asyncio.AbstractEventLoop] = None,
+        *,
+        limits: Optional[Limits] = None,
     ) -> None:
         if not config.loaded:
             config.load()
+        self.limits = lim = _limits_for(config, limits if limits is not None else self.default_limits)
         self.config = config
         self.app = config.loaded_app
         self.loop = _loop or asyncio.get_event_loop()
         self.transport: Any = None
         self.scope: Dict[str, Any] = {}
-        self.close_timeout = 10.0
+        self.close_timeout: Optional[float] = lim.close_timeout
         self.close_timer: Optional[asyncio.TimerHandle] = None
         self._server_state = server_state
         self._app_state = app_state
-        self._conn = ServerConnection(
+        self._conn = conn = ServerConnection(
             auto_accept=False,
-            extensions=_DEFLATE if config.ws_per_message_deflate else (),
-            max_message_size=config.ws_max_size,
+            extensions=_DEFLATE if lim.compression else (),
+            **lim.connection_kwargs(),
         )
+        self._drv = _driver.Driver(conn, lim)
         self._state = _HANDSHAKE
         self._queue: Deque[Dict[str, Any]] = deque()
         self._waiter: Optional[asyncio.Future] = None
@@ -124,10 +155,9 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self._response: Optional[List[Any]] = None  # [status, headers, body chunks] of a denial without length
         self._failed = False  # we failed the connection because of the peer's error
         self._draining = False  # half-closed after a failure: input is discarded until the peer's EOF
-        self._drained = 0
         self._eof = False
         self._abort_timer: Optional[asyncio.TimerHandle] = None
-        self.init_keepalive(config.ws_ping_interval, config.ws_ping_timeout)
+        self._sweep: Optional[Sweep] = None  # the deadlines are checked once the application accepted
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -139,24 +169,27 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def data_received(self, data: BytesLike) -> None:
         if self._draining:
-            self._drained += len(data)
-            if self._drained > _DRAIN_BYTES:
+            if self._drv.discard(len(data)):
                 self.transport.close()  # enough: a peer still streaming gets a reset
             return
         conn = self._conn
+        # Driver.delivered()/answered(), as one flag per read: a peer error in this read waits
+        # while the application is not waiting for a message (it has one it has not answered).
+        conn.hold_failures = self._waiter is None
         conn.receive_data(data)
+        self._drv.active = True
         self._process()
         if conn.failure_pending and self._failure_timer is None:
-            # Messages before a peer error: wait until the application has read them.
+            # A peer error behind messages the application has not answered: wait for it.
             self._pause_reading()
-            self._failure_timer = self.loop.call_later(self.close_timeout, self._apply_failure)
+            self._failure_timer = self.loop.call_later(_driver.failure_grace(self.limits), self._apply_failure)
 
     def eof_received(self) -> None:
         self._eof = True
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.stop_keepalive()
+        self._stop_clock()
         self._deliver({"type": "websocket.disconnect", "code": 1006})
         self._server_state.connections.discard(self)
         sub = self.scope.get("extensions", {}).get(_PS_EXT)
@@ -177,14 +210,16 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        self._drv.stalled_since = self.loop.time()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._drv.stalled_since = 0.0
         self._wake_writers()
 
     def shutdown(self) -> None:
         """Server shutdown: close 1012 (or 500 during the handshake) and close the transport."""
-        self.stop_keepalive()
+        self._stop_clock()
         state = self._state
         if state == _DONE:
             if self.close_timer is not None:
@@ -193,7 +228,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         elif state == _OPEN:
             self._state = _DONE
             self._deliver({"type": "websocket.disconnect", "code": 1012})
-            if self._conn.state == 1:  # OPEN
+            if self._conn.state is _STATE_OPEN:
                 self._conn.close(1012)
             self._flush()
         else:
@@ -205,20 +240,21 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
     def _process(self) -> None:
         """Handle the connection's events, write its output, close the transport when it says so."""
         conn = self._conn
-        events = conn.events()
+        events: List[Any] = conn.events()
         if events:
             deliver = self._deliver
             reading = self._state != _DONE
+            delivered = False
             for event in events:
                 cls = event.__class__
                 if cls is TextMessage:
                     if reading:
                         deliver({"type": "websocket.receive", "text": event.data})
+                        delivered = True
                 elif cls is BinaryMessage:
                     if reading:
                         deliver({"type": "websocket.receive", "bytes": event.data})
-                elif cls is Pong:
-                    self.on_pong(event.payload)
+                        delivered = True
                 elif cls is Request:
                     self._on_request(event.request)
                 elif cls is CloseReceived:
@@ -228,6 +264,8 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
                         deliver({"type": "websocket.disconnect", "code": event.code, "reason": event.reason})
                 elif cls is Closed:
                     self._on_closed(event)
+            if delivered:
+                self._drv.got_message = True
             queue = self._queue
             if queue and not self._read_paused and self._state == _OPEN:
                 self._pause_reading()
@@ -259,7 +297,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         task.add_done_callback(tasks.discard)
 
     def _on_closed(self, event: Closed) -> None:
-        self.stop_keepalive()
+        self._stop_clock()
         if self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = None
@@ -274,7 +312,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def _apply_failure(self) -> None:
         self._failure_timer = None
-        if self._conn.apply_pending_failure():
+        if self._drv.answered():
             self._process()
 
     def _close_transport(self) -> None:
@@ -295,17 +333,21 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         if self._failed and not self._eof and not transport.is_closing() and transport.can_write_eof():
             transport.write_eof()
             self._draining = True
+            self._drv.draining(self.loop.time())
             self._resume_reading()
-            self._abort_later()
+            self._abort_later(_driver.drain_time(self.limits))
         else:
             transport.close()
 
-    def _abort_later(self) -> None:
-        """Abort the transport if it is still there after ``close_timeout`` (a peer that neither
-        reads our output nor closes its side would otherwise hold the connection forever)."""
+    def _abort_later(self, delay: Optional[float] = None) -> None:
+        """Abort the transport if it is still there after ``delay`` (``close_timeout`` by default: a
+        peer that neither reads our output nor closes its side would otherwise hold it forever)."""
         # (uvicorn's own tests drive the protocol with a mock transport that has no abort())
-        if self._abort_timer is None and not self._disconnected and hasattr(self.transport, "abort"):
-            self._abort_timer = self.loop.call_later(self.close_timeout, self._abort)
+        if delay is None:
+            delay = self.close_timeout
+        if self._abort_timer is None and not self._disconnected and hasattr(self.transport, "abort") \
+                and delay is not None:
+            self._abort_timer = self.loop.call_later(delay, self._abort)
 
     def _abort(self) -> None:
         self._abort_timer = None
@@ -325,11 +367,11 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
 
     def _pause_reading(self) -> None:
         if not self._disconnected:
-            self._read_paused = True
+            self._read_paused = self._drv.reading_paused = True
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        self._read_paused = False
+        self._read_paused = self._drv.reading_paused = False
         if not self._disconnected and self._failure_timer is None:
             self.transport.resume_reading()
 
@@ -391,10 +433,13 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             if not queue and self._read_paused:
                 self._resume_reading()
             return message
-        if self._failure_timer is not None:
-            # Every message before the peer's error has been read: apply it now.
-            self._failure_timer.cancel()
-            self._apply_failure()
+        conn = self._conn
+        if conn.failure_pending and self._drv.answered():
+            # Every message before the peer's error has been read: it was applied now.
+            if self._failure_timer is not None:
+                self._failure_timer.cancel()
+                self._failure_timer = None
+            self._process()
             if queue:
                 return queue.popleft()
         if self._pending:
@@ -424,7 +469,7 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             if self._queue:
                 # More messages are queued for the application: coalesce its replies.
                 self._pending += len(data) + 14
-                if self._pending < _COALESCE_LIMIT:
+                if self._drv.may_coalesce(self._pending):
                     if self._flush_handle is None:
                         self._flush_handle = self.loop.call_soon(self._flush_soon)
                     return
@@ -476,13 +521,15 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
         self._conn.accept(message.get("subprotocol"), headers)
         self._conn.request = None  # the scope has what the app needs: ~2 KiB less per connection
         self._state = _OPEN
+        _logger.info("connection open")  # as uvicorn's websockets implementations log it
         self._process()
-        self.start_keepalive()
+        self._sweep = sweep_for(self.loop, _driver.tick_interval(self.limits))
+        self._sweep.add(self)
 
     def _close(self, message: Dict[str, Any]) -> None:
         code = message.get("code") or 1000
         reason = message.get("reason") or ""
-        if self._conn.state == 1:  # OPEN
+        if self._conn.state is _STATE_OPEN:
             self._conn.close(code, reason)
         self._state = _DONE
         self._deliver({"type": "websocket.disconnect", "code": code, "reason": reason})
@@ -491,11 +538,53 @@ class WSFrameProtocol(Keepalive, Responses, asyncio.Protocol):
             return
         if self._read_paused:
             self._resume_reading()
-        self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+        if self.close_timeout is not None:
+            self.close_timer = self.loop.call_later(self.close_timeout, self._close_timeout)
+
+    # -- the clock ------------------------------------------------------------------------
+
+    @property
+    def ping_sent_at(self) -> float:
+        """When the unanswered keepalive ping went out (``loop.time()``; 0.0: none)."""
+        return self._drv.ping_sent_at
+
+    def tick(self, now: float) -> None:
+        """Apply the deadlines (the loop's :class:`~wsframe.uvicorn._keepalive.Sweep` calls it)."""
+        if self._disconnected:
+            self._stop_clock()
+            return
+        self._drv.tick(now, self)
+
+    # The driver's requests (Driver.tick).
+
+    def deadline_flush(self) -> None:
+        self._process()
+
+    def deadline_ping(self) -> None:
+        self._conn.send_ping(_driver.KEEPALIVE_PAYLOAD)
+        self._flush()
+
+    def deadline_abort(self) -> None:
+        self._stop_clock()
+        if hasattr(self.transport, "abort"):
+            self.transport.abort()
+        else:  # pragma: no cover - uvicorn's mock transports
+            self.transport.close()
+
+    def deadline_fail(self) -> None:
+        self.keepalive_failed()
+
+    def _stop_clock(self) -> None:
+        if self._sweep is not None:
+            self._sweep.discard(self)
+            self._sweep = None
 
     def keepalive_failed(self) -> None:
+        """No input within ``ping_timeout`` after our ping: close 1011 and drop the transport."""
+        self._stop_clock()
         self._state = _DONE
-        self._deliver({"type": "websocket.disconnect", "code": 1011, "reason": "keepalive ping timeout"})
+        self._deliver({"type": "websocket.disconnect", "code": _driver.CODE_KEEPALIVE,
+                       "reason": _driver.REASON_KEEPALIVE})
         self._flush()
         self.transport.close()  # waits for the write buffer to drain: bounded by the abort below
         self._abort_later()
