@@ -24,5 +24,5 @@ python -c "import redis, sys; sys.exit(redis.__version__ != '$REDIS_PY')" 2>/dev
 export WSFRAME_REQUIRE_PEERS=1
 timeout "${SUITE_TIMEOUT:-600}" python -m pytest -q -p no:cacheprovider \
     tests/test_pubsub_core.py tests/test_pubsub_server.py tests/test_pubsub_asyncio.py \
-    tests/test_pubsub_uvicorn.py tests/test_pubsub_slow.py tests/test_pubsub_example.py \
+    tests/test_pubsub_uvicorn.py tests/test_pubsub_slow.py tests/test_pubsub_example.py tests/test_pubsub_burst.py \
     tests/test_backplane_redis.py

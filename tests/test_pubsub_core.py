@@ -165,3 +165,30 @@ def test_backplane_hears_first_and_last_subscriber_only():
     ps.discard(b)
     assert calls == [("+", "t"), ("pub", "t", "m"), ("-", "t")]
     assert len(b.frames) == 2
+
+
+def test_runs_join_a_burst_until_flush_runs():
+    """With a layer's batch hook set, consecutive publishes to one topic after the first are
+    joined and handed over by flush_runs; another topic or broadcast writes them first."""
+    def _msgs(frame):
+        return [(f.opcode, f.payload) for f in _parse(frame)]
+
+    ps = PubSub()
+    scheduled = []
+    ps.batch = lambda: scheduled.append(1)
+    a, b = Rec(), Rec()
+    ps.subscribe(a, "t")
+    ps.subscribe(b, "t")
+    ps.subscribe(a, "u")
+    assert [ps.publish("t", m) for m in ("1", "2", "3")] == [2, 2, 2]
+    assert scheduled and [_msgs(f) for f in a.frames] == [[(1, b"1")]]  # the first at once
+    ps.publish("u", "4")  # another topic: the pending run goes first
+    assert [_msgs(f) for f in a.frames] == [[(1, b"1")], [(1, b"2"), (1, b"3")], [(1, b"4")]]
+    assert [_msgs(f) for f in b.frames] == [[(1, b"1")], [(1, b"2"), (1, b"3")]]
+    ps.publish("u", "5")
+    ps.flush_runs()
+    ps.broadcast([b], "6")
+    assert [_msgs(f) for f in a.frames][-1] == [(1, b"5")]
+    assert [_msgs(f) for f in b.frames][-1] == [(1, b"6")]
+    ps.flush_runs()  # nothing pending: no-op
+    assert len(a.frames) == 4 and len(b.frames) == 3

@@ -173,6 +173,11 @@ class PubSub:
         # Per topic, made on the first publish after a membership change: the
         # write methods of its plain subscribers (the hot loop) and the others.
         self._split: Dict[str, Tuple[List[Any], List[_Sub]]] = {}
+        # Bursts (see flush_runs): set by a layer that calls flush_runs at the end of
+        # its loop pass and before anything else it writes to a connection.
+        self.batch: Optional[Callable[[], Any]] = None
+        self._last: Any = None  # the split of the last publish this pass, while batching
+        self._runs: List[List[Any]] = []  # [plain writes, topic, frames, messages]: not written yet
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -269,7 +274,18 @@ class PubSub:
             if split is None:
                 plain = [rec.write for rec in members.values() if rec.mode is None]
                 split = self._split[topic] = (plain, [rec for rec in members.values() if rec.mode is not None])
+            if self.batch is not None:
+                if split is self._last and split[0]:
+                    return self._add_to_run(split, topic, message)
+                if self._runs:
+                    self.flush_runs()  # publish order across topics
+                if self._last is None:
+                    self.batch()  # flush_runs at the end of this pass (ends the burst)
+                self._last = split
             return self._fan_out_split(split, topic, message)
+        if self._runs:
+            self.flush_runs()
+        self._last = None
         recs = list(members.values())
         if exclude is not None:
             rec = members.get(exclude)
@@ -281,6 +297,9 @@ class PubSub:
         """Queue ``message`` for each of ``subs`` (subscribed or not), framed
         once as for :meth:`publish`; the same budget and overflow policy.
         Returns how many it was queued for."""
+        if self._runs:
+            self.flush_runs()
+        self._last = None
         recs = []
         known = self._subs
         for s in subs:
@@ -314,6 +333,55 @@ class PubSub:
         if others:
             n += self._fan_out(others, topic, message, frame)
         return n
+
+    def _add_to_run(self, split: Tuple[List[Any], List[_Sub]], topic: str, message: Message) -> int:
+        """A publish to the same subscribers as the previous one of this pass: its frame joins
+        a run, written to each plain subscriber once, joined, by :meth:`flush_runs`."""
+        if isinstance(message, str):
+            frame = build_frame(_OP_TEXT, message.encode("utf-8"))
+        else:
+            frame = build_frame(_OP_BINARY, message if message.__class__ is bytes else bytes(message))
+        runs = self._runs
+        if runs and runs[-1][0] is split[0]:
+            run = runs[-1]
+            run[2].append(frame)
+            run[3].append(message)
+        else:
+            runs.append([split[0], topic, [frame], [message]])
+        n = len(split[0])
+        if split[1]:
+            n += self._fan_out(split[1], topic, message, frame)
+        return n
+
+    def flush_runs(self) -> None:
+        """Write the pending runs of published frames (in publish order) and end the burst:
+        one write of the joined frames per plain subscriber and run. A subscriber for which
+        that would exceed the budget gets the frames one by one, as without batching."""
+        self._last = None
+        runs = self._runs
+        if not runs:
+            return
+        pending = runs[:]
+        runs.clear()  # (the list object stays: layers hold it to check for pending runs)
+        budget = self.max_buffered
+        for writes, topic, frames, messages in pending:
+            joined = frames[0] if len(frames) == 1 else b"".join(frames)
+            failed = None
+            for w in writes:
+                if w(joined, budget) == OVER_BUDGET:
+                    if failed is None:
+                        failed = []
+                    failed.append(w)
+            if failed is not None:
+                by_write = {rec.write: rec for rec in self._subs.values()}
+                for w in failed:
+                    rec = by_write.get(w)
+                    for f, m in zip(frames, messages):
+                        r = w(f, budget)
+                        if r == OVER_BUDGET and rec is not None:
+                            self._over_budget(rec, topic, m)
+                        elif r == CLOSED:
+                            break
 
     def _fan_out(self, recs: List[_Sub], topic: Optional[str], message: Message, frame: Optional[bytes] = None) -> int:
         if isinstance(message, str):

@@ -12,9 +12,24 @@ from typing import Any, Iterable
 
 from ..connection import State
 from ..pubsub import TransportCork
-from ..server._pubsub import pubsub  # noqa: F401 - the same property on both servers
 
 _OPEN = State.OPEN
+
+
+def _get_pubsub(server: Any) -> Any:
+    if server._pubsub is None:
+        from ..pubsub import PubSub
+
+        server._pubsub = PubSub()
+    return server._pubsub
+
+
+def _set_pubsub(server: Any, value: Any) -> None:
+    server._pubsub = value
+
+
+pubsub = property(_get_pubsub, _set_pubsub, doc="""This server's :class:`wsframe.pubsub.PubSub` (made
+with the defaults on first use; assign your own before the first subscribe to configure).""")
 
 # -- Server ---------------------------------------------------------------------------------
 

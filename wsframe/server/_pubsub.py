@@ -24,12 +24,15 @@ def _get_pubsub(server: Any) -> Any:
     if server._pubsub is None:
         from ..pubsub import PubSub
 
-        server._pubsub = PubSub()
+        _set_pubsub(server, PubSub())
     return server._pubsub
 
 
 def _set_pubsub(server: Any, value: Any) -> None:
     server._pubsub = value
+    if hasattr(value, "flush_runs"):  # bursts joined per loop pass (PubSub.flush_runs)
+        value.batch = lambda: server._calls.append(server._pubsub_flush)
+        server._ps_runs = value._runs
 
 
 pubsub = property(_get_pubsub, _set_pubsub, doc="""This server's :class:`wsframe.pubsub.PubSub` (made
@@ -72,6 +75,9 @@ def queued(server: Any, t: Any) -> None:
 
 def flush(server: Any) -> None:
     """One send per transport for everything published to it since the last pass."""
+    ps = server._pubsub
+    if ps is not None and ps.batch is not None:
+        ps.flush_runs()  # the bursts of this pass, joined, into the output buffers first
     pending, server._ps_pending = server._ps_pending, []
     now = server.now
     tls = server.ssl_context is not None
@@ -155,8 +161,16 @@ def pubsub_send(ws: Any, message: Union[str, bytes], budget: int) -> int:
         return -1
     if ws.buffered_amount >= budget:
         return -2
-    ws.send(message)
+    ws.conn.send_message(message)  # not ws.send: no runs to write first (never in one)
+    t = ws.transport
+    if not t.dirty:
+        t.mark_dirty()
     return 0
+
+
+def write_runs(server: Any) -> None:
+    """Published frames not yet written go before what a connection sends now (order)."""
+    server._pubsub.flush_runs()
 
 
 def pubsub_extensions(ws: Any) -> Any:

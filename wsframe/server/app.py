@@ -130,8 +130,10 @@ class ServerWebSocket:
         when the connection is not open. Call it from the server's thread (use
         :meth:`Server.call_soon_threadsafe` from others).
         """
-        self.conn.send_message(data)
         t = self.transport
+        if t.server._ps_runs:  # published frames not yet written go first
+            _ps.write_runs(t.server)
+        self.conn.send_message(data)
         if not t.dirty:  # outside the server's dispatch: have the output sent
             t.mark_dirty()
 
@@ -144,6 +146,8 @@ class ServerWebSocket:
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (no-op when it already started)."""
+        if self.transport.server._ps_runs:  # published frames not yet written go first
+            _ps.write_runs(self.transport.server)
         self.transport.close(code, reason)
 
     # The server, and pub/sub (wsframe.server._pubsub); the last four are wsframe.pubsub's Subscriber interface.

@@ -193,6 +193,7 @@ class Server:
     # Pub/sub (wsframe.server._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
     _ps_pending: Optional[List[Transport]] = None
+    _ps_runs: Any = ()  # the PubSub's pending runs: not empty while a burst waits (ws.send checks)
     pubsub = _ps.pubsub
     publish = _ps.publish
     publish_threadsafe = _ps.publish_threadsafe
