@@ -11,6 +11,7 @@ from _pubsub_helpers import Commands
 from test_server_helpers import S, wait_for
 
 from wsframe import client
+from wsframe.exceptions import ConnectionClosed
 from wsframe.pubsub import PubSub
 from wsframe.server import ServerWebSocket
 
@@ -99,3 +100,18 @@ def test_budget_is_per_message_inside_a_burst(server):
     _on_loop(server, lambda: server.publish("t", b"after"))  # the budget is free again next pass
     assert a.recv(timeout=5) == b"after"
     a.close()
+
+
+def test_a_close_by_the_server_comes_after_the_burst(server):
+    """What the server itself closes (graceful stop, an application error) goes through
+    Transport.close: the frames published before it still go first."""
+    a = client.connect(server.url, compression=False)
+    _cmd(a, "sub t")
+    wait_for(lambda: server.pubsub.subscriber_count("t") == 1)
+    ws = server.connections[0]
+    msgs = [f"m{i}" for i in range(5)]
+    _on_loop(server, lambda: ([server.publish("t", m) for m in msgs], ws.transport.close(1001, "bye")))
+    assert [a.recv(timeout=5) for _ in msgs] == msgs
+    with pytest.raises(ConnectionClosed) as info:
+        a.recv(timeout=5)
+    assert info.value.code == 1001

@@ -146,8 +146,6 @@ class ServerWebSocket:
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (no-op when it already started)."""
-        if self.transport.server._ps_runs:  # published frames not yet written go first
-            _ps.write_runs(self.transport.server)
         self.transport.close(code, reason)
 
     # The server, and pub/sub (wsframe.server._pubsub); the last four are wsframe.pubsub's Subscriber interface.

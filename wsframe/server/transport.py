@@ -329,6 +329,8 @@ class Transport(_driver.Driver):
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake (no-op when it already started)."""
+        if self.server._ps_runs:  # published frames not yet written go first
+            _ps.write_runs(self.server)
         conn = self.conn
         if conn.state is _STATE_OPEN:
             conn.close(code, reason)
