@@ -34,6 +34,7 @@ from ..connection import ServerConnection, State
 from ..limits import UNSET, Limits, from_arguments
 from ..exceptions import ConnectionClosed, ConnectionStateError
 from ..handshake import Headers, Response
+from . import _pubsub as _ps
 from .connection import WebSocket
 from .protocol import logger
 
@@ -101,6 +102,15 @@ class ServerWebSocket(WebSocket):
     def _on_open(self) -> None:
         if self._task is None:
             self._task = self._loop.create_task(self._run(False))
+
+    # Pub/sub (wsframe.asyncio._pubsub); the last four are wsframe.pubsub's Subscriber interface.
+    subscribe = _ps.subscribe
+    unsubscribe = _ps.unsubscribe
+    publish = _ps.publish_others
+    pubsub_write = _ps.pubsub_write
+    pubsub_send = _ps.pubsub_send
+    pubsub_extensions = _ps.pubsub_extensions
+    pubsub_close = _ps.pubsub_close
 
     async def _run(self, check_request: bool) -> None:
         conn = self.conn
@@ -255,7 +265,15 @@ class Server:
             self._n_overflow += 1
         self._conns.add(ws)
 
+    # Pub/sub (wsframe.asyncio._pubsub): topics, publish and broadcast on this server.
+    _pubsub: Any = None
+    _ps_pending: Optional[list] = None
+    pubsub = _ps.pubsub
+    publish = _ps.publish
+    broadcast = _ps.broadcast
+
     def _remove(self, ws: ServerWebSocket) -> None:
+        _ps.discard(self, ws)
         if ws in self._conns:
             self._conns.discard(ws)
             if ws._overflow:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..connection import ServerConnection, State
 from ..enums import CloseCode
+from . import _pubsub as _ps
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -129,8 +130,10 @@ class ServerWebSocket:
         when the connection is not open. Call it from the server's thread (use
         :meth:`Server.call_soon_threadsafe` from others).
         """
-        self.conn.send_message(data)
         t = self.transport
+        if t.server._ps_runs:  # published frames not yet written go first
+            _ps.write_runs(t.server)
+        self.conn.send_message(data)
         if not t.dirty:  # outside the server's dispatch: have the output sent
             t.mark_dirty()
 
@@ -144,6 +147,16 @@ class ServerWebSocket:
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (no-op when it already started)."""
         self.transport.close(code, reason)
+
+    # The server, and pub/sub (wsframe.server._pubsub); the last four are wsframe.pubsub's Subscriber interface.
+    server = _ps.server
+    subscribe = _ps.subscribe
+    unsubscribe = _ps.unsubscribe
+    publish = _ps.publish_others
+    pubsub_write = _ps.pubsub_write
+    pubsub_send = _ps.pubsub_send
+    pubsub_extensions = _ps.pubsub_extensions
+    pubsub_close = _ps.pubsub_close
 
     def __repr__(self) -> str:
         return f"<ServerWebSocket {format_address(self.remote_address)} {self.conn.state.name}>"

@@ -19,6 +19,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
 
 from .. import _driver
+from . import _pubsub as _ps
 from ..connection import ServerConnection, State
 from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
@@ -188,6 +189,16 @@ class Server:
         """Run ``fn()`` in the server's thread at its next loop iteration."""
         self._calls.append(fn)
         self._wakeup()
+
+    # Pub/sub (wsframe.server._pubsub): topics, publish and broadcast on this server.
+    _pubsub: Any = None
+    _ps_pending: Optional[List[Transport]] = None
+    _ps_runs: Any = ()  # the PubSub's pending runs: not empty while a burst waits (ws.send checks)
+    pubsub = _ps.pubsub
+    publish = _ps.publish
+    publish_threadsafe = _ps.publish_threadsafe
+    broadcast = _ps.broadcast
+    _pubsub_flush = _ps.flush
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Ask the server to stop gracefully; returns at once.

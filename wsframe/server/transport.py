@@ -27,6 +27,7 @@ from .. import _driver
 from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
+from . import _pubsub as _ps
 from .app import ServerWebSocket, format_address
 from .poller import EV_BOTH, EV_READ, EV_WRITE
 from .tls import TLS_DONE, TLS_FAILED, WANT_IO, tls_handshake_step
@@ -328,6 +329,8 @@ class Transport(_driver.Driver):
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake (no-op when it already started)."""
+        if self.server._ps_runs:  # published frames not yet written go first
+            _ps.write_runs(self.server)
         conn = self.conn
         if conn.state is _STATE_OPEN:
             conn.close(code, reason)
@@ -440,6 +443,7 @@ class Transport(_driver.Driver):
         if self.notified:
             return
         self.notified = True
+        _ps.discard(self.server, self.ws)
         if self.opened_at:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("close %s code=%s reason=%r duration=%.3fs", format_address(self.ws.remote_address),

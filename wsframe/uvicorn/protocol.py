@@ -61,6 +61,9 @@ from ._responses import HANDSHAKE as _HANDSHAKE
 from ._responses import OPEN as _OPEN
 from ._responses import RESPONSE as _RESPONSE
 from ._responses import Responses, client_address, log_prefix, request_path
+from .pubsub import EXTENSION as _PS_EXT
+from .pubsub import UvicornSubscriber
+from .pubsub import hub as _ps_hub
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -189,6 +192,9 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         self._stop_clock()
         self._deliver({"type": "websocket.disconnect", "code": 1006})
         self._server_state.connections.discard(self)
+        sub = self.scope.get("extensions", {}).get(_PS_EXT)
+        if sub is not None:
+            _ps_hub.discard(sub)
         if _logger.level <= TRACE_LOG_LEVEL:
             _logger.log(TRACE_LOG_LEVEL, "%sWebSocket connection lost", log_prefix(self.scope.get("client")))
         self._disconnected = True
@@ -283,6 +289,7 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
             asgi_version=self.config.asgi_version,
             state=self._app_state.copy(),
         )
+        self.scope["extensions"][_PS_EXT] = UvicornSubscriber(self)  # pub/sub (wsframe.uvicorn.pubsub)
         self._deliver({"type": "websocket.connect"})
         task = self.loop.create_task(self.run_asgi())
         tasks = self._server_state.tasks
