@@ -213,9 +213,9 @@ def _callgrind_run(argv: List[str], messages: int, tmp: Path, tag: str) -> int:
 
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{tag}: server did not start under valgrind")
+                    raise RuntimeError(f"{tag}: server did not start under valgrind") from exc
                 time.sleep(0.2)
         r = loadgen(port, ["--mode", "echo", "--conns", "1", "--window", "1", "--size", "16", "--messages",
                            str(messages), "--seconds", "600", "--warmup-seconds", "0", "--timeout", "120"],
