@@ -34,7 +34,7 @@ from .exceptions import (
     WebSocketError,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "CloseCode",
