@@ -64,7 +64,7 @@ class OptionalBuildExt(build_ext):
 
     def build_extension(self, ext):
         try:
-            if self.compiler.compiler_type == "msvc":
+            if self.compiler.compiler_type == "msvc" and "amd64" in (self.plat_name or "").lower():
                 self._msvc_arch_objects(ext)
             super().build_extension(ext)
         except Exception as exc:

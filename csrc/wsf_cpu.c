@@ -4,9 +4,12 @@
 
 #include "wsf_internal.h"
 
-#if defined(WSF_X86) && defined(_MSC_VER) && !defined(__clang__)
+#if defined(WSF_X86) && defined(WSF_MSVC)
 #include <intrin.h>
 #include <immintrin.h>
+#if !defined(_MSC_VER)  /* the CI check with MinGW headers, which leave it to MSVC's intrin.h */
+void __cpuidex(int info[4], int leaf, int sub);
+#endif
 #elif defined(WSF_X86) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #endif
@@ -19,7 +22,7 @@ static int wsf_features = -1;
 /* cpuid leaf, subleaf -> eax, ebx, ecx, edx; 0 when the leaf is not there. */
 static int cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4])
 {
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(WSF_MSVC)
     int info[4];
     __cpuid(info, 0);
     if ((unsigned int)info[0] < leaf)
@@ -39,7 +42,7 @@ static int cpuid(unsigned int leaf, unsigned int sub, unsigned int r[4])
 /* XCR0: the register states the OS saves (only read when OSXSAVE is set). */
 static unsigned int xcr0(void)
 {
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(WSF_MSVC)
     return (unsigned int)_xgetbv(0);
 #else
     unsigned int lo, hi;

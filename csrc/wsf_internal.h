@@ -10,6 +10,12 @@
 #if defined(__aarch64__) || defined(_M_ARM64)
 #define WSF_ARM64 1
 #endif
+/* MSVC's intrinsics instead of GCC's builtins and inline assembly (CI also
+ * compiles this branch with Clang's MSVC-compatible intrinsics through
+ * WSF_MSVC_INTRINSICS: see .ci/cross-c.sh). */
+#if (defined(_MSC_VER) && !defined(__clang__)) || defined(WSF_MSVC_INTRINSICS)
+#define WSF_MSVC 1
+#endif
 /* Run-time selected SSSE3/AVX2/AVX-512 code (WSF_HAVE_AVX2_TARGET): GCC and
  * Clang compile it with target attributes, so one file holds code for several
  * levels; MSVC has no such attribute but accepts the intrinsics anywhere, and
@@ -21,7 +27,7 @@
 #define WSF_TARGET_SSSE3 __attribute__((target("ssse3")))
 #define WSF_TARGET_AVX2 __attribute__((target("avx2")))
 #define WSF_TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
-#elif defined(WSF_X86) && defined(_MSC_VER)
+#elif defined(WSF_X86) && defined(WSF_MSVC)
 #define WSF_HAVE_AVX2_TARGET 1
 #define WSF_TARGET_SSSE3
 #define WSF_TARGET_AVX2
@@ -32,7 +38,7 @@
  * extension runs without the GIL on free-threaded CPython): every value
  * stored is valid on its own, so relaxed order is enough for the level and
  * acquire/release orders the one-time CPU detection. */
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(WSF_MSVC)
 #include <intrin.h>
 #define WSF_LOAD(p) ((int)__iso_volatile_load32((const volatile __int32 *)(p)))
 #define WSF_LOAD_ACQUIRE(p) ((int)_InterlockedOr((volatile long *)(p), 0))
@@ -46,7 +52,7 @@
 #endif
 
 /* Index of the lowest set bit of m (m != 0). */
-#if defined(_MSC_VER) && !defined(__clang__)
+#if defined(WSF_MSVC)
 static __inline unsigned wsf_ctz(unsigned m)
 {
     unsigned long i;
