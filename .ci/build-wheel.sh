@@ -75,6 +75,20 @@ assert '/site-packages/' in wsframe.__file__, wsframe.__file__
 print('wsframe', wsframe.__version__, 'from', wsframe.__file__)
 print('codec: C extension, SIMD', c.implementation.simd_level(), '- compiled connection:', k.compiled)")
 
+if [ "${WSFRAME_WHEEL_FALLBACK_CHECK:-1}" = 1 ]; then
+    step "the sdist where no compiler works: the pure-Python twin, said where any log shows it"
+    venv2="$work/venv-nocc"
+    "$py" -m venv "$venv2"
+    env PATH="$venv2/bin:$nocc" CC=false CXX=false "$venv2/bin/python" -m pip install -q "$sdist" \
+        >"$work/nocc.log" 2>&1 || { grep -v "^WARNING: Location" "$work/nocc.log"; exit 1; }
+    (cd /tmp && env PATH="$venv2/bin:$nocc" "$venv2/bin/python" -c "import wsframe; assert not wsframe.speedups_enabled" \
+        >"$work/nocc-import.log" 2>&1) || { cat "$work/nocc-import.log"; exit 1; }
+    cat "$work/nocc-import.log"
+    grep -q "RuntimeWarning: wsframe runs its pure-Python codec" "$work/nocc-import.log" \
+        || { echo "FAILED: no warning on import"; exit 1; }
+    if grep -q "pip install -e" "$work/nocc-import.log"; then echo "FAILED: editable advice for site-packages"; exit 1; fi
+fi
+
 step "the quick tests of the extracted sdist against the installed wheel"
 tar -xzf "$sdist" -C "$work"
 src=$(ls -d "$work"/wsframe-*/)
@@ -82,7 +96,7 @@ src=$(ls -d "$work"/wsframe-*/)
 # root: the package imported is the installed wheel (checked by the first test run).
 cd "$src"
 mv wsframe wsframe.source  # and nothing can import the sdist's copy by accident
-env PATH="$venv/bin:$nocc" WSFRAME_REQUIRE_SPEEDUPS=1 timeout "${WSFRAME_WHEEL_TEST_TIMEOUT:-900}" \
+timeout "${WSFRAME_WHEEL_TEST_TIMEOUT:-900}" env PATH="$venv/bin:$nocc" WSFRAME_REQUIRE_SPEEDUPS=1 \
     "$venv/bin/pytest" -q -p no:cacheprovider -m "not autobahn and not peers and not soak and not fuzz" \
     tests/test_codec_frames.py tests/test_codec_utf8.py tests/test_codec_mask.py tests/test_codec_stream.py \
     tests/test_codec_messages.py tests/test_codec_close.py tests/test_connection.py tests/test_handshake.py \
