@@ -75,10 +75,14 @@ run() {
     bind /dev "$root/dev"
     bind /dev/pts "$root/dev/pts"
     bind "$here" "$root/src"
+    # The CI tools' cache (Zig's compiled libc, tool venvs per Python) is shared with the host.
+    mkdir -p "${WSFRAME_TOOLS:-/var/cache/wsframe-tools}"
+    bind "${WSFRAME_TOOLS:-/var/cache/wsframe-tools}" "$root/var/cache/wsframe-tools"
     local p
     for p in $(pip_paths); do bind "$p" "$root$p" ro; done
     chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 CI="${CI:-}" \
         WSFRAME_PYVERSION_TIMEOUT="${WSFRAME_PYVERSION_TIMEOUT:-}" WSFRAME_PYVERSION_TESTS="${WSFRAME_PYVERSION_TESTS:-}" \
+        WSFRAME_TOOLS=/var/cache/wsframe-tools ZIG_GLOBAL_CACHE_DIR=/var/cache/wsframe-tools/zig-cache \
         bash -c 'set -a; . /etc/wsframe-pip.env; set +a; cd /src; "$@"' bash "$@"
 }
 
