@@ -12,6 +12,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 tools=${WSFRAME_TOOLS:-/var/cache/wsframe-tools}/zig
+# Zig's compiled libcs (minutes on first use) are kept with the other CI tools.
+export ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-${WSFRAME_TOOLS:-/var/cache/wsframe-tools}/zig-cache}
 if [ ! -x "$tools/bin/python" ] || ! "$tools/bin/python" -m ziglang version >/dev/null 2>&1; then
     rm -rf "$tools"
     python3 -m venv "$tools" && "$tools/bin/python" -m pip install -q ziglang 2>&1 | { grep -v "^WARNING: Location" || true; }
