@@ -33,6 +33,11 @@ export ZIG_GLOBAL_CACHE_DIR=${ZIG_GLOBAL_CACHE_DIR:-${WSFRAME_TOOLS:-/var/cache/
 step "sdist, then a wheel built from the sdist alone (CPython $ver, Zig cc for x86_64-linux-gnu.2.17)"
 # The compiler wrapper: setuptools splits CC and LDSHARED like a shell would.
 zigcc="$tools/bin/python -m ziglang cc -target x86_64-linux-gnu.2.17"
+# Debian's CPython keeps pyconfig.h under /usr/include/<multiarch>/, which
+# Zig (with its own libc headers) does not search: /usr/include goes last.
+if [ -d "/usr/include/$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("MULTIARCH") or "-")')" ]; then
+    zigcc="$zigcc -idirafter /usr/include"
+fi
 out="$work/dist"
 CC="$zigcc" LDSHARED="$zigcc -shared" WSFRAME_REQUIRE_SPEEDUPS=1 \
     "$tools/bin/python" -m build --outdir "$out" . >"$work/build.log" 2>&1 \
