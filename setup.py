@@ -1,12 +1,15 @@
-"""Build the C extensions: wsframe._speedups (csrc/ + Cython bindings: the
-kernels), wsframe._parser_c (wsframe/_parser.py compiled by Cython) and
-wsframe._connection_c (wsframe/_connection.py compiled by Cython).
+"""Build the C extensions ("speedups"): wsframe._speedups (csrc/ + Cython
+bindings: the kernels), and wsframe._parser_c, wsframe._session_c and
+wsframe._upgrade_c (wsframe/_parser.py, _session.py and _upgrade.py compiled
+by Cython).
 
-The extension is optional: with WSFRAME_NO_EXTENSIONS=1, without Cython, or
-when compiling fails (no compiler), the package installs without it and
-wsframe uses its pure-Python twin. WSFRAME_REQUIRE_EXTENSIONS=1 turns a
-failed build into an error (CI). WSFRAME_CFLAGS adds compiler flags (CI
-passes -Werror; the sanitizer build passes -fsanitize=...).
+The extensions are optional: with WSFRAME_NO_SPEEDUPS=1, without Cython, or
+when compiling fails (no compiler), the package installs without them and
+wsframe uses its pure-Python twin (and says so when imported).
+WSFRAME_REQUIRE_SPEEDUPS=1 turns a failed build into an error (CI, wheels).
+WSFRAME_NO_EXTENSIONS and WSFRAME_REQUIRE_EXTENSIONS are older names of the
+same switches. WSFRAME_CFLAGS adds compiler flags (CI passes -Werror; the
+sanitizer build passes -fsanitize=...).
 """
 
 import os
@@ -16,11 +19,16 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CSRC = ["csrc/wsf_cpu.c", "csrc/wsf_mask.c", "csrc/wsf_utf8.c", "csrc/wsf_frame.c"]
+CSRC = ["csrc/wsf_cpu.c", "csrc/wsf_mask.c", "csrc/wsf_utf8.c", "csrc/wsf_frame.c", "csrc/wsf_avx2.c",
+        "csrc/wsf_avx512.c"]
+# MSVC has no per-function target attribute: these files get their own /arch flag.
+MSVC_ARCH = {"csrc/wsf_avx2.c": "/arch:AVX2", "csrc/wsf_avx512.c": "/arch:AVX512"}
+NO_SPEEDUPS = ("WSFRAME_NO_SPEEDUPS", "WSFRAME_NO_EXTENSIONS")
+REQUIRE_SPEEDUPS = ("WSFRAME_REQUIRE_SPEEDUPS", "WSFRAME_REQUIRE_EXTENSIONS")
 
 
-def flag(name):
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+def flag(names):
+    return any(os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no") for name in names)
 
 
 def warn(message):
@@ -57,9 +65,23 @@ class OptionalBuildExt(build_ext):
 
     def build_extension(self, ext):
         try:
+            if self.compiler.compiler_type == "msvc" and "amd64" in (self.plat_name or "").lower():
+                self._msvc_arch_objects(ext)
             super().build_extension(ext)
         except Exception as exc:
             self._failed(exc, [ext])
+
+    def _msvc_arch_objects(self, ext):
+        """Compile the AVX2/AVX-512 kernel files with their /arch flag and link
+        them as objects (run-time dispatch picks them only on a CPU that has them)."""
+        special = [src for src in ext.sources if src.replace(os.sep, "/") in MSVC_ARCH]
+        if not special:
+            return
+        ext.sources = [src for src in ext.sources if src not in special]
+        for src in special:
+            args = list(ext.extra_compile_args or []) + [MSVC_ARCH[src.replace(os.sep, "/")]]
+            ext.extra_objects = list(ext.extra_objects or []) + self.compiler.compile(
+                [src], output_dir=self.build_temp, include_dirs=ext.include_dirs, extra_postargs=args)
 
     def copy_extensions_to_source(self):
         built = self.extensions
@@ -70,7 +92,7 @@ class OptionalBuildExt(build_ext):
             self.extensions = built
 
     def _failed(self, exc, exts):
-        if flag("WSFRAME_REQUIRE_EXTENSIONS"):
+        if flag(REQUIRE_SPEEDUPS):
             raise exc
         for ext in exts:
             self._failed_names.add(ext.name)
@@ -85,25 +107,28 @@ class OptionalBuildExt(build_ext):
         reason = " ".join(str(exc).split())
         warn(f"wsframe's C extension was not built ({reason}); wsframe will run its pure-Python codec,"
              " several times slower. Install a C compiler and the Python headers, then reinstall"
-             " (WSFRAME_REQUIRE_EXTENSIONS=1 makes this an error).")
+             " (WSFRAME_REQUIRE_SPEEDUPS=1 makes this an error).")
 
 
 def extensions():
-    if flag("WSFRAME_NO_EXTENSIONS"):
+    if flag(NO_SPEEDUPS):
         return []
     try:
         from Cython.Build import cythonize
     except ImportError:
-        if flag("WSFRAME_REQUIRE_EXTENSIONS"):
+        if flag(REQUIRE_SPEEDUPS):
             raise
-        sys.stderr.write("WARNING: Cython is not installed; using the pure-Python codec.\n")
+        warn("Cython is not installed: wsframe's C extension is not built; wsframe will run its"
+             " pure-Python codec (pip install \"setuptools>=77\" \"Cython>=3.1\", then reinstall).")
         return []
     extra = os.environ.get("WSFRAME_CFLAGS", "").split()
     if os.name != "nt":
-        base = ["-O3", "-std=c99", "-Wall", "-Wextra", "-fno-strict-aliasing"]
+        # -Wno-missing-field-initializers: Cython's type objects leave out fields newer
+        # CPythons add (3.15: tp_iteritem), which -Wextra -Werror would reject.
+        base = ["-O3", "-std=c99", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-fno-strict-aliasing"]
         link = [f for f in extra if f.startswith("-fsanitize")]
-    else:
-        base, link = ["/O2"], []
+    else:  # MSVC
+        base, link = ["/O2", "/W3"], []
     kernels = Extension(
         "wsframe._speedups",
         sources=["wsframe/_speedups.pyx"] + CSRC,
@@ -136,7 +161,10 @@ def extensions():
         )
         for name, deps in (("_session", ["wsframe/_speedups.pxd"]), ("_upgrade", ["wsframe/_session_c.pxd"]))
     ]
-    directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
+    # freethreading_compatible: the modules declare Py_MOD_GIL_NOT_USED, so a
+    # free-threaded CPython (3.14t) keeps the GIL off when importing them.
+    directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True,
+                  "freethreading_compatible": True}
     # Generated C goes under build/, not next to the sources. Cython does not
     # see that _parser.py depends on _parser_c.pxd (another name): a newer
     # .pxd forces the translation.
@@ -150,7 +178,7 @@ def extensions():
     # Ordinary Python code: Python's index semantics (bounds checks, negative
     # indices) and annotations that do not restrict argument types
     # (``data: bytes`` also takes a memoryview).
-    plain = {"language_level": "3", "annotation_typing": False}
+    plain = {"language_level": "3", "annotation_typing": False, "freethreading_compatible": True}
     return built + cythonize(connection, compiler_directives=plain, build_dir="build/cython", quiet=True,
                              force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
 

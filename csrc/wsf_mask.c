@@ -1,13 +1,11 @@
-/* XOR masking (RFC 6455 section 5.3): scalar, SSE2, AVX2 and NEON paths. */
+/* XOR masking (RFC 6455 section 5.3): scalar, SSE2 and NEON paths, and the
+ * dispatch (the AVX2 path is in wsf_avx2.c). */
 #include <string.h>
 
 #include "wsf_internal.h"
 
 #if defined(WSF_X86)
 #include <emmintrin.h>
-#endif
-#if defined(WSF_HAVE_AVX2_TARGET)
-#include <immintrin.h>
 #endif
 #if defined(WSF_ARM64)
 #include <arm_neon.h>
@@ -57,31 +55,6 @@ void wsf_mask_sse2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key
         _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm_xor_si128(a, k));
     }
     wsf_mask_scalar(dst + i, src + i, n - i, key);  /* i is a multiple of 4 */
-}
-#endif
-
-#if defined(WSF_HAVE_AVX2_TARGET)
-WSF_TARGET_AVX2 void wsf_mask_avx2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4])
-{
-    int32_t k32;
-    memcpy(&k32, key, 4);
-    const __m256i k = _mm256_set1_epi32(k32);
-    size_t i = 0;
-    for (; i + 128 <= n; i += 128) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 32));
-        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 64));
-        __m256i d = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 96));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_xor_si256(a, k));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i + 32), _mm256_xor_si256(b, k));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i + 64), _mm256_xor_si256(c, k));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i + 96), _mm256_xor_si256(d, k));
-    }
-    for (; i + 32 <= n; i += 32) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_xor_si256(a, k));
-    }
-    wsf_mask_scalar(dst + i, src + i, n - i, key);
 }
 #endif
 

@@ -59,11 +59,12 @@ static int lead_info(uint8_t b, uint8_t *need, uint8_t *lo, uint8_t *hi)
 static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
 {
 #if defined(WSF_X86)
-    for (; wsf_level >= WSF_SSE2 && i + 16 <= n; i += 16) {
+    const int sse2 = wsf_current_level() >= WSF_SSE2;
+    for (; sse2 && i + 16 <= n; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         int m = _mm_movemask_epi8(v);
         if (m != 0)
-            return i + (size_t)__builtin_ctz((unsigned)m);
+            return i + (size_t)wsf_ctz((unsigned)m);
     }
 #endif
     for (; i + 8 <= n; i += 8) {
@@ -145,14 +146,14 @@ static size_t complete_prefix(const uint8_t *p, size_t n)
 #define CARRY (TOO_SHORT | TOO_LONG | TWO_CONTS)
 
 #if defined(WSF_X86) || defined(WSF_ARM64)
-static const uint8_t kl_byte_1_high[16] = {
+const uint8_t wsf_kl_byte_1_high[16] = {
     TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
     TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,
     TOO_SHORT | OVERLONG_2,
     TOO_SHORT,
     TOO_SHORT | OVERLONG_3 | SURROGATE,
     TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4};
-static const uint8_t kl_byte_1_low[16] = {
+const uint8_t wsf_kl_byte_1_low[16] = {
     CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
     CARRY | OVERLONG_2,
     CARRY,
@@ -169,7 +170,7 @@ static const uint8_t kl_byte_1_low[16] = {
     CARRY | TOO_LARGE | TOO_LARGE_1000 | SURROGATE,
     CARRY | TOO_LARGE | TOO_LARGE_1000,
     CARRY | TOO_LARGE | TOO_LARGE_1000};
-static const uint8_t kl_byte_2_high[16] = {
+const uint8_t wsf_kl_byte_2_high[16] = {
     TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
     TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
     TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
@@ -178,7 +179,7 @@ static const uint8_t kl_byte_2_high[16] = {
     TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT};
 /* Bytes that, in the last three positions of a block, start a sequence
  * that continues into the next block. */
-static const uint8_t kl_incomplete_max[32] = {
+const uint8_t wsf_kl_incomplete_max[32] = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
@@ -186,7 +187,6 @@ static const uint8_t kl_incomplete_max[32] = {
 #if defined(WSF_HAVE_AVX2_TARGET)
 /* The 128-bit version for the SSE level. pshufb and palignr are SSSE3, which
  * every x86-64 CPU since 2006 has; without it the automaton is used. */
-#define WSF_TARGET_SSSE3 __attribute__((target("ssse3")))
 
 WSF_TARGET_SSSE3 static inline __m128i kl_block_ssse3(__m128i in, __m128i prev, __m128i t1h, __m128i t1l,
                                                        __m128i t2h)
@@ -207,10 +207,10 @@ WSF_TARGET_SSSE3 static inline __m128i kl_block_ssse3(__m128i in, __m128i prev, 
 
 WSF_TARGET_SSSE3 int wsf_utf8_check_ssse3(const uint8_t *p, size_t n)
 {
-    const __m128i t1h = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_high);
-    const __m128i t1l = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_low);
-    const __m128i t2h = _mm_loadu_si128((const __m128i *)(const void *)kl_byte_2_high);
-    const __m128i maxv = _mm_loadu_si128((const __m128i *)(const void *)(kl_incomplete_max + 16));
+    const __m128i t1h = _mm_loadu_si128((const __m128i *)(const void *)wsf_kl_byte_1_high);
+    const __m128i t1l = _mm_loadu_si128((const __m128i *)(const void *)wsf_kl_byte_1_low);
+    const __m128i t2h = _mm_loadu_si128((const __m128i *)(const void *)wsf_kl_byte_2_high);
+    const __m128i maxv = _mm_loadu_si128((const __m128i *)(const void *)(wsf_kl_incomplete_max + 16));
     const __m128i zero = _mm_setzero_si128();
     __m128i prev = zero, prev_incomplete = zero, error = zero;
     size_t i = 0;
@@ -243,7 +243,7 @@ WSF_TARGET_SSSE3 int wsf_utf8_check_ssse3(const uint8_t *p, size_t n)
     return _mm_movemask_epi8(_mm_cmpeq_epi8(error, zero)) == 0xFFFF;
 }
 
-static const uint8_t kl_incomplete_max64[64] = {
+const uint8_t wsf_kl_incomplete_max64[64] = {
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
     255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
@@ -251,143 +251,15 @@ static const uint8_t kl_incomplete_max64[64] = {
     0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
 #endif
 
-#if defined(WSF_HAVE_AVX2_TARGET)
-WSF_TARGET_AVX2 static inline __m256i table16_avx2(const uint8_t t[16])
-{
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)t);
-    return _mm256_broadcastsi128_si256(x);
-}
-
-/* The Keiser-Lemire check of one 32-byte block against the block before it:
- * returns the error bits of the pairs and triples ending in this block. */
-WSF_TARGET_AVX2 static inline __m256i kl_block_avx2(__m256i in, __m256i prev, __m256i t1h, __m256i t1l,
-                                                     __m256i t2h)
-{
-    const __m256i nib = _mm256_set1_epi8(0x0F);
-    __m256i shifted = _mm256_permute2x128_si256(prev, in, 0x21);
-    __m256i prev1 = _mm256_alignr_epi8(in, shifted, 15);
-    __m256i prev2 = _mm256_alignr_epi8(in, shifted, 14);
-    __m256i prev3 = _mm256_alignr_epi8(in, shifted, 13);
-    __m256i b1h = _mm256_shuffle_epi8(t1h, _mm256_and_si256(_mm256_srli_epi16(prev1, 4), nib));
-    __m256i b1l = _mm256_shuffle_epi8(t1l, _mm256_and_si256(prev1, nib));
-    __m256i b2h = _mm256_shuffle_epi8(t2h, _mm256_and_si256(_mm256_srli_epi16(in, 4), nib));
-    __m256i sc = _mm256_and_si256(_mm256_and_si256(b1h, b1l), b2h);
-    __m256i must23 = _mm256_or_si256(_mm256_subs_epu8(prev2, _mm256_set1_epi8((char)(0xE0 - 0x80))),
-                                     _mm256_subs_epu8(prev3, _mm256_set1_epi8((char)(0xF0 - 0x80))));
-    __m256i must23_80 = _mm256_and_si256(must23, _mm256_set1_epi8((char)0x80));
-    return _mm256_xor_si256(must23_80, sc);
-}
-
-WSF_TARGET_AVX2 int wsf_utf8_check_avx2(const uint8_t *p, size_t n)
-{
-    const __m256i t1h = table16_avx2(kl_byte_1_high);
-    const __m256i t1l = table16_avx2(kl_byte_1_low);
-    const __m256i t2h = table16_avx2(kl_byte_2_high);
-    const __m256i maxv = _mm256_loadu_si256((const __m256i *)(const void *)kl_incomplete_max);
-    __m256i prev = _mm256_setzero_si256();
-    __m256i prev_incomplete = _mm256_setzero_si256();
-    __m256i error = _mm256_setzero_si256();
-    size_t i = 0;
-    /* Two blocks per step: one ASCII test covers 64 bytes. */
-    for (; i + 64 <= n; i += 64) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32));
-        if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0) {
-            error = _mm256_or_si256(error, prev_incomplete);
-            prev_incomplete = _mm256_setzero_si256();
-        } else {
-            error = _mm256_or_si256(error, kl_block_avx2(a, prev, t1h, t1l, t2h));
-            error = _mm256_or_si256(error, kl_block_avx2(b, a, t1h, t1l, t2h));
-            prev_incomplete = _mm256_subs_epu8(b, maxv);
-        }
-        prev = b;
-        if ((i & 4095) == 0 && !_mm256_testz_si256(error, error))
-            return 0;  /* stop early: the caller rescans for the offset */
-    }
-    /* The rest, zero-padded: padding is ASCII, so it also flags a sequence
-     * cut off at n. */
-    while (i < n) {
-        uint8_t tail[32];
-        memset(tail, 0, sizeof tail);
-        memcpy(tail, p + i, n - i < 32 ? n - i : 32);
-        __m256i in = _mm256_loadu_si256((const __m256i *)(const void *)tail);
-        error = _mm256_or_si256(error, kl_block_avx2(in, prev, t1h, t1l, t2h));
-        prev_incomplete = _mm256_subs_epu8(in, maxv);
-        prev = in;
-        i += 32;
-    }
-    error = _mm256_or_si256(error, prev_incomplete);
-    return _mm256_testz_si256(error, error);
-}
-#endif
-
-#if defined(WSF_HAVE_AVX2_TARGET)
-/* The same algorithm on 64-byte blocks. */
-WSF_TARGET_AVX512 static inline __m512i kl_block_avx512(__m512i in, __m512i prev, __m512i t1h, __m512i t1l,
-                                                         __m512i t2h)
-{
-    const __m512i nib = _mm512_set1_epi8(0x0F);
-    /* [prev lane 3, in lanes 0-2]: the 16 bytes before each lane of in. */
-    __m512i shifted = _mm512_alignr_epi64(in, prev, 6);
-    __m512i prev1 = _mm512_alignr_epi8(in, shifted, 15);
-    __m512i prev2 = _mm512_alignr_epi8(in, shifted, 14);
-    __m512i prev3 = _mm512_alignr_epi8(in, shifted, 13);
-    __m512i b1h = _mm512_shuffle_epi8(t1h, _mm512_and_si512(_mm512_srli_epi16(prev1, 4), nib));
-    __m512i b1l = _mm512_shuffle_epi8(t1l, _mm512_and_si512(prev1, nib));
-    __m512i b2h = _mm512_shuffle_epi8(t2h, _mm512_and_si512(_mm512_srli_epi16(in, 4), nib));
-    __m512i sc = _mm512_and_si512(_mm512_and_si512(b1h, b1l), b2h);
-    __m512i must23 = _mm512_or_si512(_mm512_subs_epu8(prev2, _mm512_set1_epi8((char)(0xE0 - 0x80))),
-                                     _mm512_subs_epu8(prev3, _mm512_set1_epi8((char)(0xF0 - 0x80))));
-    __m512i must23_80 = _mm512_and_si512(must23, _mm512_set1_epi8((char)0x80));
-    return _mm512_xor_si512(must23_80, sc);
-}
-
-WSF_TARGET_AVX512 int wsf_utf8_check_avx512(const uint8_t *p, size_t n)
-{
-    const __m512i t1h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_high));
-    const __m512i t1l = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_1_low));
-    const __m512i t2h = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)kl_byte_2_high));
-    const __m512i maxv = _mm512_loadu_si512((const void *)kl_incomplete_max64);
-    const __m512i hibit = _mm512_set1_epi8((char)0x80);
-    __m512i prev = _mm512_setzero_si512();
-    __m512i prev_incomplete = _mm512_setzero_si512();
-    __m512i error = _mm512_setzero_si512();
-    size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __m512i in = _mm512_loadu_si512((const void *)(p + i));
-        if (_mm512_test_epi8_mask(in, hibit) == 0) {
-            error = _mm512_or_si512(error, prev_incomplete);
-            prev_incomplete = _mm512_setzero_si512();
-        } else {
-            error = _mm512_or_si512(error, kl_block_avx512(in, prev, t1h, t1l, t2h));
-            prev_incomplete = _mm512_subs_epu8(in, maxv);
-        }
-        prev = in;
-        if ((i & 4095) == 0 && _mm512_test_epi8_mask(error, error) != 0)
-            return 0;
-    }
-    if (i < n) {
-        /* Zero padding is ASCII: it also flags a sequence cut off at n. */
-        uint8_t tail[64];
-        memset(tail, 0, sizeof tail);
-        memcpy(tail, p + i, n - i);
-        __m512i in = _mm512_loadu_si512((const void *)tail);
-        error = _mm512_or_si512(error, kl_block_avx512(in, prev, t1h, t1l, t2h));
-        prev_incomplete = _mm512_subs_epu8(in, maxv);
-    }
-    error = _mm512_or_si512(error, prev_incomplete);
-    return _mm512_test_epi8_mask(error, error) == 0;
-}
-#endif
 
 #if defined(WSF_ARM64)
 int wsf_utf8_check_neon(const uint8_t *p, size_t n)
 {
-    const uint8x16_t t1h = vld1q_u8(kl_byte_1_high);
-    const uint8x16_t t1l = vld1q_u8(kl_byte_1_low);
-    const uint8x16_t t2h = vld1q_u8(kl_byte_2_high);
+    const uint8x16_t t1h = vld1q_u8(wsf_kl_byte_1_high);
+    const uint8x16_t t1l = vld1q_u8(wsf_kl_byte_1_low);
+    const uint8x16_t t2h = vld1q_u8(wsf_kl_byte_2_high);
     const uint8x16_t nib = vdupq_n_u8(0x0F);
-    const uint8x16_t maxv = vld1q_u8(kl_incomplete_max + 16);
+    const uint8x16_t maxv = vld1q_u8(wsf_kl_incomplete_max + 16);
     const uint8x16_t third = vdupq_n_u8(0xE0 - 0x80);
     const uint8x16_t fourth = vdupq_n_u8(0xF0 - 0x80);
     const uint8x16_t hibit = vdupq_n_u8(0x80);
@@ -430,12 +302,12 @@ int wsf_utf8_check_neon(const uint8_t *p, size_t n)
 
 /* SIMD filter over complete code points; 1 = valid. The scalar level, and
  * the SSE2 level on a CPU without SSSE3, use the automaton. */
-static int simd_check(const uint8_t *p, size_t n)
+static int simd_check(const uint8_t *p, size_t n, int level)
 {
-    switch (wsf_level) {
+    switch (level) {
 #if defined(WSF_HAVE_AVX2_TARGET)
     case WSF_SSE2:
-        if (wsf_has_ssse3)
+        if (wsf_has_ssse3())
             return wsf_utf8_check_ssse3(p, n);
         break;
     case WSF_AVX2:
@@ -461,7 +333,7 @@ static int simd_check(const uint8_t *p, size_t n)
 
 size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
 {
-    wsf_init();
+    const int level = wsf_init();  /* read once: another thread may change it */
     size_t i = 0;
     if (st->need) {
         /* Finish the code point the previous chunk left open. */
@@ -471,11 +343,11 @@ size_t wsf_utf8_feed(wsf_utf8_state *st, const uint8_t *data, size_t n)
             return r;
         i = k;
     }
-    if (n - i < SIMD_MIN || wsf_level == WSF_SCALAR || (wsf_level == WSF_SSE2 && !wsf_has_ssse3))
+    if (n - i < SIMD_MIN || level == WSF_SCALAR || (level == WSF_SSE2 && !wsf_has_ssse3()))
         goto exact;
     {
         size_t bound = i + complete_prefix(data + i, n - i);
-        if (!simd_check(data + i, bound - i))
+        if (!simd_check(data + i, bound - i, level))
             goto exact;
         size_t r = automaton(st, data + bound, n - bound);
         return r == WSF_UTF8_OK ? r : bound + r;

@@ -58,7 +58,9 @@ class SelectorPoller:
 
 
 def make_poller() -> Any:
-    """epoll on Linux (unless ``WSFRAME_NO_EPOLL`` is set); the selectors fallback elsewhere."""
-    if hasattr(select, "epoll") and not os.environ.get("WSFRAME_NO_EPOLL"):
+    """epoll on Linux; the selectors fallback elsewhere (macOS, Windows), or
+    everywhere when ``WSFRAME_NO_EPOLL=1`` (how CI tests the fallback on Linux)."""
+    forced = os.environ.get("WSFRAME_NO_EPOLL", "").strip().lower() not in ("", "0", "false", "no")
+    if hasattr(select, "epoll") and not forced:
         return select.epoll()
     return SelectorPoller()

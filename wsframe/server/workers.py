@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional
@@ -61,6 +62,9 @@ def run_workers(make_app: Callable[[], Application], workers: int, host: str = "
     """
     if workers < 1:
         raise ValueError("workers must be 1 or more")
+    if not hasattr(os, "fork") or not hasattr(socket, "SO_REUSEPORT"):
+        raise RuntimeError(f"several workers need fork() and SO_REUSEPORT, which {sys.platform} does not have:"
+                           " run one process per port (workers=1) instead")
     # Reserve the port: bound with SO_REUSEPORT but not listening, so the
     # kernel gives it no connections, while workers bind the same port.
     reserve = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
