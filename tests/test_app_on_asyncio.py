@@ -218,3 +218,44 @@ def _call_on_loop(backend: str, h: Any, fn: Any) -> None:
         h.transport.server.call_soon_threadsafe(fn)
     else:
         h.transport._loop.call_soon_threadsafe(fn)
+
+
+def test_shutdown_closes_with_1001(backend):
+    app = Recorder()
+    with running(backend, app) as url:
+        ws = client.connect(url)
+        ws.send("x")
+        assert ws.recv(timeout=5) == "x"
+    # leaving running() stopped the server: the open connection got 1001
+    with pytest.raises(Exception):
+        ws.recv(timeout=5)
+    assert ws.close_code == 1001
+    ws.close()
+    wait_for(lambda: any(e[0] == "close" for e in app.log), what="on_close")
+    assert [e[1] for e in app.log if e[0] == "close"] == [1001]
+
+
+def test_over_max_connections_is_503(backend):
+    app = Recorder()
+    with running(backend, app, max_connections=1) as url:
+        with client.connect(url) as first:
+            first.send("x")
+            assert first.recv(timeout=5) == "x"
+            with pytest.raises(Exception) as info:
+                client.connect(url)
+            assert "503" in str(info.value)
+    assert len(app.handles) == 1
+
+
+def test_serve_takes_a_handler_or_an_app():
+    from wsframe.asyncio import serve
+
+    async def handler(ws):
+        pass
+
+    with pytest.raises(TypeError):
+        serve()
+    with pytest.raises(TypeError):
+        serve(handler, app=Recorder())
+    with pytest.raises(TypeError):
+        serve(app=Recorder(), process_request=lambda ws, r: None)
