@@ -47,6 +47,8 @@ _OVERFLOW_503 = "server is at its connection limit"
 class AppProtocol(ConnectionProtocol):
     """One connection of an Application served on asyncio (see the module docstring)."""
 
+    conn: ServerConnection
+
     def __init__(self, server: Any, overflow: bool) -> None:
         conn = ServerConnection(auto_accept=not overflow, **server._conn_kwargs)
         super().__init__(conn, server.options, server._loop)
@@ -86,7 +88,7 @@ class AppProtocol(ConnectionProtocol):
             on_message = self._on_message
             ws = self.ws
             got = False
-            it = iter(events)
+            it: Any = iter(events)  # Any: the class identity test below narrows, which mypy cannot follow
             try:
                 for e in it:
                     c = e.__class__
