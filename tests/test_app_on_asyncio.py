@@ -259,3 +259,35 @@ def test_serve_takes_a_handler_or_an_app():
         serve(handler, app=Recorder())
     with pytest.raises(TypeError):
         serve(app=Recorder(), process_request=lambda ws, r: None)
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_replies_to_one_read_go_out_in_one_write(loop_name, monkeypatch):
+    """20 frames in one segment: on_message is called 20 times, the replies leave in one transport.write."""
+    from wsframe.asyncio import app_protocol
+
+    writes: List[int] = []
+    made = app_protocol.AppProtocol.connection_made
+
+    def counting(self, transport):
+        class Counting:
+            def __getattr__(self, name):
+                return getattr(transport, name)
+
+            def write(self, data):
+                writes.append(len(data))
+                transport.write(data)
+
+        made(self, Counting())
+
+    monkeypatch.setattr(app_protocol.AppProtocol, "connection_made", counting)
+    app = Recorder()
+    with running(loop_name, app) as url:
+        sock, conn = _raw_client(url)
+        with sock:
+            writes.clear()  # the 101
+            for i in range(20):
+                conn.send_message(f"m{i}")
+            sock.sendall(conn.data_to_send())
+            assert _messages(sock, conn, 20) == [f"m{i}" for i in range(20)]
+    assert writes[0] == sum(2 + len(f"m{i}") for i in range(20)), writes  # all 20 unmasked frames at once
