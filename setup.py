@@ -122,15 +122,20 @@ def extensions():
         extra_compile_args=base + extra,
         extra_link_args=link,
     )
-    # The sans-I/O connection: wsframe/_connection.py compiled with
-    # wsframe/_connection_c.pxd (the same source is the pure-Python one).
-    connection = Extension(
-        "wsframe._connection_c",
-        sources=["wsframe/_connection.py"],
-        depends=["wsframe/_connection_c.pxd"],
-        extra_compile_args=base + extra,
-        extra_link_args=link,
-    )
+    # The sans-I/O connection: the frame session, wsframe/_session.py compiled
+    # with wsframe/_session_c.pxd, and the HTTP/1.1 upgrade handshakes that
+    # extend it, wsframe/_upgrade.py with wsframe/_upgrade_c.pxd (each source
+    # is also the pure-Python module).
+    connection = [
+        Extension(
+            f"wsframe.{name}_c",
+            sources=[f"wsframe/{name}.py"],
+            depends=[f"wsframe/{name}_c.pxd"] + deps,
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        )
+        for name, deps in (("_session", ["wsframe/_speedups.pxd"]), ("_upgrade", ["wsframe/_session_c.pxd"]))
+    ]
     directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True}
     # Generated C goes under build/, not next to the sources. Cython does not
     # see that _parser.py depends on _parser_c.pxd (another name): a newer
@@ -146,8 +151,8 @@ def extensions():
     # indices) and annotations that do not restrict argument types
     # (``data: bytes`` also takes a memoryview).
     plain = {"language_level": "3", "annotation_typing": False}
-    return built + cythonize([connection], compiler_directives=plain, build_dir="build/cython", quiet=True,
-                             force=stale("_connection.c", ("_connection_c.pxd",)))
+    return built + cythonize(connection, compiler_directives=plain, build_dir="build/cython", quiet=True,
+                             force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

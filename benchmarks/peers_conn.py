@@ -61,28 +61,42 @@ def _patched(module, name, value):
 # wsframe: the same adapter over a connection module bound to C or Python
 # ---------------------------------------------------------------------------
 
-_CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "write_data", "write_frame")
+_CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "frame_data", "write_data", "write_frame")
+
+
+def _source_copy(source: str, name: str) -> ModuleType:
+    """A fresh module ``name`` run from the uncompiled source of ``source``."""
+    spec = importlib.util.spec_from_file_location(name, importlib.import_module(source).__file__)
+    mod = importlib.util.module_from_spec(spec)
+    mod.__package__ = "wsframe"
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
 
 
 def wsframe_connection_module(codec_mod) -> ModuleType:
     """The module holding the connection classes that run on ``codec_mod``
     (the C extension or the pure-Python twin): the one ``wsframe.connection``
-    chose (compiled with the C codec), else a private copy of the uncompiled
-    source ``wsframe/_connection.py`` whose codec names are bound to
-    ``codec_mod``. The copy lets one process time both."""
+    chose (compiled with the C codec), else private copies of the uncompiled
+    sources ``wsframe/_session.py`` (whose codec names are bound to
+    ``codec_mod``) and ``wsframe/_upgrade.py`` (extending that copy). The
+    copies let one process time both."""
     real = importlib.import_module("wsframe.connection")
-    impl = real._impl
-    if all(getattr(impl, n) is getattr(codec_mod, n) for n in _CODEC_NAMES):
-        return impl
-    name = f"wsframe._bench_connection_{codec_mod.__name__.rsplit('.', 1)[-1]}"
+    if all(getattr(real._session, n) is getattr(codec_mod, n) for n in _CODEC_NAMES):
+        return real._impl
+    suffix = codec_mod.__name__.rsplit(".", 1)[-1]
+    name = f"wsframe._bench_upgrade_{suffix}"
     if name in sys.modules:
         return sys.modules[name]
-    source = importlib.import_module("wsframe._connection")
-    spec = importlib.util.spec_from_file_location(name, source.__file__)
-    mod = importlib.util.module_from_spec(spec)
-    mod.__package__ = "wsframe"
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    session = _source_copy("wsframe._session", f"wsframe._bench_session_{suffix}")
     for n in _CODEC_NAMES:
+        setattr(session, n, getattr(codec_mod, n))
+    saved = sys.modules["wsframe._session"]
+    sys.modules["wsframe._session"] = session  # the upgrade copy's `from ._session import` finds the copy
+    try:
+        mod = _source_copy("wsframe._upgrade", name)
+    finally:
+        sys.modules["wsframe._session"] = saved
+    for n in _CODEC_NAMES:  # the names the session copy runs on, readable here too
         setattr(mod, n, getattr(codec_mod, n))
     sys.modules[name] = mod
     return mod

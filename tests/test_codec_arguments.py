@@ -52,6 +52,7 @@ ENTRY_POINTS = {
     client=False, mask=None: _written(m, out, opcode, payload, fin, rsv1, rsv2, rsv3, client, mask),
     "write_data": lambda m, out=None, opcode=2, payload=b"ab", client=False: _written_data(m, out, opcode, payload,
                                                                                           client),
+    "frame_data": lambda m, opcode=2, payload=b"ab", client=False: m.frame_data(opcode, payload, client),
     "FrameParser": lambda m, server=True, max_frame_size=100, allowed_rsv=0, stream=False, messages=False,
     max_fragments=None: _parser_state(m.FrameParser(server, max_frame_size, allowed_rsv, stream, messages, max_fragments)),
     "FrameParser.feed": lambda m, data=b"\x82\x80abcd": m.FrameParser(True).feed(data),

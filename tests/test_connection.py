@@ -618,14 +618,15 @@ def test_extension_internal_error_is_1011():
 
 
 @pytest.mark.skipif(
-    not wsframe.speedups_enabled or os.environ.get("WSFRAME_NO_EXTENSIONS"),
+    not wsframe.speedups_enabled or os.environ.get("WSFRAME_NO_SPEEDUPS") or os.environ.get("WSFRAME_NO_EXTENSIONS"),
     reason="already running on the pure-Python codec",
 )
 def test_suite_passes_on_pure_python_codec():
-    """Re-run these test files in a subprocess with WSFRAME_NO_EXTENSIONS=1."""
+    """Re-run these test files in a subprocess with WSFRAME_NO_SPEEDUPS=1."""
     here = os.path.dirname(os.path.abspath(__file__))
-    files = [os.path.join(here, f) for f in ("test_handshake.py", "test_connection.py", "test_connection_stateful.py")]
-    env = dict(os.environ, WSFRAME_NO_EXTENSIONS="1")
+    files = [os.path.join(here, f) for f in ("test_handshake.py", "test_connection.py", "test_connection_stateful.py",
+                                             "test_session.py", "test_connection_wire_secrets.py")]
+    env = dict(os.environ, WSFRAME_NO_SPEEDUPS="1")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *[f for f in files if os.path.exists(f)]],
         env=env,
@@ -763,17 +764,22 @@ def test_message_in_progress_tracks_partial_frames_and_fragments():
 
 def test_the_connection_is_compiled_when_the_c_codec_is_used():
     """wsframe.connection follows the codec's choice: the classes compiled from
-    _connection.py beside the C codec, the same source uncompiled beside the twin."""
-    import wsframe._connection as source
+    _session.py and _upgrade.py beside the C codec, the same sources uncompiled
+    beside the twin."""
+    import wsframe._session as session_source
+    import wsframe._upgrade as source
     from conftest import speedups_required
 
     from wsframe import codec, connection
 
     if not codec.speedups_enabled:
         assert not connection.compiled and connection.ServerConnection is source.ServerConnection
+        assert connection.Session is session_source.Session
         return
     if connection.compiled:
-        assert connection.ServerConnection.__module__ == "wsframe._connection_c"
+        assert connection.ServerConnection.__module__ == "wsframe._upgrade_c"
+        assert connection.Session.__module__ == "wsframe._session_c"
         assert connection.ServerConnection is not source.ServerConnection
+        assert issubclass(connection.ClientConnection, connection.Session)
     else:
-        assert not speedups_required(), "WSFRAME_REQUIRE_SPEEDUPS=1 but wsframe._connection_c was not built"
+        assert not speedups_required(), "WSFRAME_REQUIRE_SPEEDUPS=1 but wsframe._upgrade_c was not built"

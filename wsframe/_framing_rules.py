@@ -20,10 +20,6 @@ E_NEW_DATA = 11
 
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
 
-RSV1 = 0x40
-RSV2 = 0x20
-RSV3 = 0x10
-
 
 def frame_error(err: int, b0: int, length: int, limit: int) -> ProtocolError:
     """Build the exception for parser error ``err``.

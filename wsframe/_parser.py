@@ -1,3 +1,4 @@
+# cython: freethreading_compatible=True
 """The RFC 6455 frame parser, written once: header rules, buffering, stream
 mode and message assembly, plus the Frame and message event types.
 

@@ -53,9 +53,14 @@ cdef inline object decode_text(const unsigned char *src, Py_ssize_t start, Py_ss
 
 
 # write_frame(out, opcode, payload, client=client) for one whole frame (FIN,
-# no RSV bit): the connection's send path (wsframe/_connection.py, compiled
-# with _connection_c.pxd) calls it directly.
+# no RSV bit), and the same frame as new bytes: the connection's send path
+# (wsframe/_session.py, compiled with _session_c.pxd) calls them directly.
 cpdef write_data(out, opcode, payload, bint client)
+cpdef bytes frame_data(opcode, payload, bint client)
+
+# A new empty output buffer, without calling the bytearray type (the
+# session's data_to_send); its pure-Python twin is bytearray itself.
+cpdef bytearray new_buffer()
 
 # The bytes of any C-contiguous bytes-like object: the parser's input
 # (a memoryview of a server's read buffer becomes one bytes copy, in C).

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=False, always_allow_keywords=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True, binding=False, always_allow_keywords=False, freethreading_compatible=True
 """The C kernels of the codec (bindings to csrc/): masking, UTF-8, frame
 building, and the kernels the frame parser calls (mask_copy and
 mask_ascii, under the inline unmask_slice and decode_text of _speedups.pxd). The parser itself is
@@ -8,13 +8,16 @@ results and errors byte for byte."""
 
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_GET_SIZE, PyByteArray_Resize
+from cpython.bytearray cimport (PyByteArray_AS_STRING, PyByteArray_CheckExact, PyByteArray_FromStringAndSize,
+                                PyByteArray_GET_SIZE, PyByteArray_Resize)
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     bint PyUnicode_Check(object o)
+    bint PyUnicode_CheckExact(object o)
+    bint PyLong_CheckExact(object o)
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -257,26 +260,62 @@ cdef bint mask_ascii(unsigned char *dst, const unsigned char *src, size_t n, con
 
 
 # Random masking keys, drawn from os.urandom in batches: one system call per
-# 1024 client frames instead of one per frame.
+# 1024 client frames instead of one per frame. The pool is module state shared
+# by every thread: under the GIL, taking a key (pure C, no Python call) is
+# atomic; without it (free-threaded builds) a PyMutex guards the counter and
+# the buffer, so two threads never take the same key and the counter never
+# runs past the buffer. Fresh bytes are drawn outside the lock.
+cdef extern from *:
+    """
+    #ifdef Py_GIL_DISABLED
+    static PyMutex wsf_pool_mutex;
+    #define WSF_POOL_LOCK() PyMutex_Lock(&wsf_pool_mutex)
+    #define WSF_POOL_UNLOCK() PyMutex_Unlock(&wsf_pool_mutex)
+    #else
+    #define WSF_POOL_LOCK() ((void)0)
+    #define WSF_POOL_UNLOCK() ((void)0)
+    #endif
+    """
+    void WSF_POOL_LOCK() nogil
+    void WSF_POOL_UNLOCK() nogil
+
 cdef uint8_t _pool[4096]
 cdef size_t _pool_left = 0
 
 
-cdef inline int _random_key(uint8_t *key) except -1:
+cdef inline bint _take_key(uint8_t *key) noexcept:
+    """Take 4 bytes from the pool; False when it holds fewer (refill, retry)."""
     global _pool_left
-    if _pool_left < 4:
+    cdef bint ok = False
+    WSF_POOL_LOCK()
+    if _pool_left >= 4:
+        _pool_left -= 4
+        memcpy(key, _pool + _pool_left, 4)
+        ok = True
+    WSF_POOL_UNLOCK()
+    return ok
+
+
+cdef inline int _random_key(uint8_t *key) except -1:
+    while not _take_key(key):
         _refill_pool()
-    _pool_left -= 4
-    memcpy(key, _pool + _pool_left, 4)
     return 0
 
 
 cdef int _refill_pool() except -1:
     global _pool_left
     fresh = os.urandom(sizeof(_pool))
-    memcpy(_pool, PyBytes_AS_STRING(fresh), sizeof(_pool))
-    _pool_left = sizeof(_pool)
+    WSF_POOL_LOCK()
+    if _pool_left < 4:  # another thread may have refilled it meanwhile
+        memcpy(_pool, PyBytes_AS_STRING(fresh), sizeof(_pool))
+        _pool_left = sizeof(_pool)
+    WSF_POOL_UNLOCK()
     return 0
+
+
+def _pool_state():
+    """(keys left in the pool, pool size in keys): for the thread tests."""
+    return _pool_left // 4, sizeof(_pool) // 4
 
 
 cdef inline int _frame_b0(object opcode, bint fin, bint rsv1, bint rsv2, bint rsv3, size_t n) except -1:
@@ -309,7 +348,13 @@ cdef inline int _frame_key(bint client, object mask, uint8_t *key) except -1:
 
 
 cdef inline void _write(uint8_t *dst, int b0, const uint8_t *src, size_t n, int masked, const uint8_t *key) noexcept:
-    cdef size_t h = wsf_write_header(dst, <uint8_t>b0, n, key if masked else NULL)
+    cdef size_t h
+    if n < 126 and not masked:  # the small server frame: a two-byte header, written here
+        dst[0] = <uint8_t>b0
+        dst[1] = <uint8_t>n
+        memcpy(dst + 2, src, n)
+        return
+    h = wsf_write_header(dst, <uint8_t>b0, n, key if masked else NULL)
     if masked:
         _mask_copy(dst + h, src, n, key, 0)
     else:
@@ -345,11 +390,72 @@ def write_frame(out, opcode, payload=b"", *, bint fin=True, bint rsv1=False, bin
     _append_frame(out, opcode, payload, fin, rsv1, rsv2, rsv3, client, mask)
 
 
+cpdef bytearray new_buffer():
+    """A new empty bytearray (the C call behind the session's data_to_send)."""
+    return PyByteArray_FromStringAndSize(NULL, 0)
+
+
+cdef inline Py_ssize_t _plain_payload(object payload, const uint8_t **src) noexcept:
+    """The length of a bytes or ASCII str payload, whose data is read in place
+    (``src``); -1 for any other object (the general path handles it)."""
+    if PyBytes_CheckExact(payload):
+        src[0] = <const uint8_t *>PyBytes_AS_STRING(payload)
+        return PyBytes_GET_SIZE(payload)
+    if PyUnicode_CheckExact(payload) and PyUnicode_IS_ASCII(payload):
+        src[0] = <const uint8_t *>PyUnicode_DATA(payload)
+        return PyUnicode_GET_LENGTH(payload)
+    return -1
+
+
+cdef inline int _data_op(object opcode) noexcept:
+    """TEXT or BINARY as a C int when ``opcode`` is exactly that int, else 0."""
+    cdef long op
+    if not PyLong_CheckExact(opcode):
+        return 0
+    op = <long>opcode
+    return <int>op if op == 1 or op == 2 else 0
+
+
 cpdef write_data(out, opcode, payload, bint client):
     """write_frame(out, opcode, payload, client=client): one whole frame
     (FIN set, no RSV bit). The connection's send path calls it from C (it is
-    cimported by _connection_c.pxd): no argument parsing per message."""
+    cimported by _session_c.pxd): no argument parsing per message, and a
+    small text or binary message costs one resize of ``out`` and one copy."""
+    cdef const uint8_t *src = NULL
+    cdef uint8_t key[4]
+    cdef Py_ssize_t n, start
+    cdef int op = _data_op(opcode)
+    if op and PyByteArray_CheckExact(out):
+        n = _plain_payload(payload, &src)
+        if 0 <= n < GIL_RELEASE_MIN:
+            if client:
+                _random_key(key)
+            start = PyByteArray_GET_SIZE(out)
+            PyByteArray_Resize(out, start + <Py_ssize_t>(wsf_header_len(<size_t>n, client) + <size_t>n))
+            _write(<uint8_t *>PyByteArray_AS_STRING(out) + start, op | 0x80, src, <size_t>n, client, key)
+            return
     _append_frame(out, opcode, payload, True, False, False, False, client, None)
+
+
+cpdef bytes frame_data(opcode, payload, bint client):
+    """build_frame(opcode, payload, client=client) for one whole frame (FIN
+    set, no RSV bit), as write_data builds it: the frame in one new bytes
+    object, for I/O layers that write each message at once (the connection's
+    ``send_and_take``)."""
+    cdef const uint8_t *src = NULL
+    cdef uint8_t key[4]
+    cdef Py_ssize_t n
+    cdef bytes frame
+    cdef int op = _data_op(opcode)
+    if op:
+        n = _plain_payload(payload, &src)
+        if 0 <= n < GIL_RELEASE_MIN:
+            if client:
+                _random_key(key)
+            frame = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(wsf_header_len(<size_t>n, client) + <size_t>n))
+            _write(<uint8_t *>PyBytes_AS_STRING(frame), op | 0x80, src, <size_t>n, client, key)
+            return frame
+    return build_frame(opcode, payload, client=client)
 
 
 cdef int _append_frame(out, opcode, payload, bint fin, bint rsv1, bint rsv2, bint rsv3, bint client,

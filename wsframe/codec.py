@@ -1,19 +1,23 @@
-"""The codec's public functions: the one place where the C implementation or
-its pure-Python twin is chosen.
+"""The codec's public functions: the one place where the compiled speedups or
+their pure-Python twin are chosen.
 
-The C extension (``wsframe._speedups``: kernels, and ``wsframe._parser_c``:
-the frame parser compiled from ``wsframe/_parser.py``) is used when it was
-built and ``WSFRAME_NO_EXTENSIONS`` is not set to a true value in the
-environment at import time; otherwise the pure-Python kernels
-(``wsframe._codec_py``) and the uncompiled parser (``wsframe._parser``, the
-same source) are used. ``speedups_enabled`` tells which one is active.
+The speedups (``wsframe._speedups``: the C kernels, and ``wsframe._parser_c``:
+the frame parser compiled from ``wsframe/_parser.py``) are used when they were
+built, unless ``WSFRAME_NO_SPEEDUPS`` is set to a true value in the
+environment at import time; then, or when they were not built, the pure-Python
+kernels (``wsframe._codec_py``) and the uncompiled parser (``wsframe._parser``,
+the same source) are used. ``WSFRAME_REQUIRE_SPEEDUPS=1`` makes a missing
+build an ImportError instead (an explicit ``WSFRAME_NO_SPEEDUPS`` still wins).
+``WSFRAME_NO_EXTENSIONS`` is the deprecated old name of ``WSFRAME_NO_SPEEDUPS``
+and still works. ``speedups_enabled`` tells which one is active and
+:func:`describe` says it in one line.
 """
 
 from __future__ import annotations
 
 import os
 from types import ModuleType, SimpleNamespace
-from typing import TYPE_CHECKING, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 from .enums import CloseCode, is_valid_close_code
 from .exceptions import InvalidUtf8, ProtocolError
@@ -28,6 +32,8 @@ __all__ = [
     "apply_mask",
     "build_close_payload",
     "build_frame",
+    "describe",
+    "frame_data",
     "implementation",
     "mask_inplace",
     "parse_close_payload",
@@ -38,17 +44,36 @@ __all__ = [
 ]
 
 
-def _want_extensions() -> bool:
-    return os.environ.get("WSFRAME_NO_EXTENSIONS", "").strip().lower() in ("", "0", "false", "no")
+#: The runtime switch that turns the speedups off, then its deprecated old name.
+_NO_SPEEDUPS = ("WSFRAME_NO_SPEEDUPS", "WSFRAME_NO_EXTENSIONS")
 
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _speedups_switched_off() -> Optional[str]:
+    """The environment variable that turns the speedups off, if one is set."""
+    return next((name for name in _NO_SPEEDUPS if _flag(name)), None)
+
+
+def _want_speedups() -> bool:
+    return _speedups_switched_off() is None
+
+
+_want_extensions = _want_speedups  # the old name (wsframe/cli.py)
 
 implementation: ModuleType  # the kernels: _speedups or _codec_py
 parser_module: ModuleType  # the frame parser: _parser_c (compiled) or _parser (the same source, uncompiled)
-if _want_extensions():
+_missing: Optional[str] = None  # why the wanted speedups are not there
+if _want_speedups():
     try:
         from . import _parser_c as parser_module
         from . import _speedups as implementation
-    except ImportError:  # not built: no compiler, or WSFRAME_NO_EXTENSIONS at build time
+    except ImportError as exc:  # not built: no compiler, or switched off at build time
+        if _flag("WSFRAME_REQUIRE_SPEEDUPS"):
+            raise ImportError(f"WSFRAME_REQUIRE_SPEEDUPS is set but wsframe's speedups are not built ({exc})") from exc
+        _missing = str(exc)
         from . import _codec_py as implementation
         from . import _parser as parser_module
 else:
@@ -60,8 +85,8 @@ speedups_enabled: bool = implementation.__name__.endswith("_speedups")
 if TYPE_CHECKING:
     # Type checkers see the pure-Python twin's annotated kernels and the
     # parser's stubs (wsframe/_parser.pyi); the C extension has the same API.
-    from ._codec_py import (Utf8Validator, apply_mask, build_frame, mask_inplace, validate_utf8, write_data,
-                            write_frame)
+    from ._codec_py import (Utf8Validator, apply_mask, build_frame, frame_data, mask_inplace, validate_utf8,
+                            write_data, write_frame)
     from ._parser import BinaryMessage, Event, Frame, FrameParser, TextMessage
 else:
     Event = parser_module.Event
@@ -76,8 +101,24 @@ else:
     build_frame = implementation.build_frame
     write_frame = implementation.write_frame
     write_data = implementation.write_data
+    frame_data = implementation.frame_data
 
 BytesLike = Union[bytes, bytearray, memoryview]
+
+
+def describe() -> str:
+    """Which codec is active, in one line for logs and the CLI: ``C speedups,
+    SIMD avx2``, or ``pure Python`` and why (switched off, or not built for the
+    wsframe imported from where)."""
+    if speedups_enabled:
+        level = getattr(implementation, "simd_level", lambda: "unknown")()
+        return f"C speedups, SIMD {level}"
+    switch = _speedups_switched_off()
+    if switch is not None:
+        return f"pure Python ({switch} is set)"
+    where = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return (f"pure Python (the speedups are not built for the wsframe imported from {where}:"
+            " `pip install -e .` or `python setup.py build_ext --inplace` there builds them)")
 
 
 def _load_implementation(compiled: bool) -> SimpleNamespace:

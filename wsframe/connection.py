@@ -1,4 +1,5 @@
-"""Sans-I/O WebSocket connections: :class:`ServerConnection` and :class:`ClientConnection`.
+"""Sans-I/O WebSocket connections: :class:`ServerConnection` and :class:`ClientConnection`,
+and :class:`Session` for a connection whose opening handshake was done elsewhere.
 
 Bytes in, events out; calls in, bytes out. No sockets, threads or clocks:
 the I/O layer feeds what it reads to ``receive_data()`` (``receive_eof()`` at
@@ -57,23 +58,26 @@ from typing import TYPE_CHECKING
 from .codec import speedups_enabled
 from .enums import State
 
-__all__ = ["DEFAULT_MAX_FRAGMENTS", "ClientConnection", "ServerConnection", "State", "compiled"]
+__all__ = ["DEFAULT_MAX_FRAGMENTS", "ClientConnection", "ServerConnection", "Session", "State", "compiled"]
 
-# The implementation follows the codec's choice (wsframe.codec: the C
-# extension unless it was not built or WSFRAME_NO_EXTENSIONS is set): the
-# connection compiled from _connection.py, or the same source uncompiled.
+# The implementation follows the codec's choice (wsframe.codec: the compiled
+# modules unless they were not built or WSFRAME_NO_SPEEDUPS is set): the frame
+# session and the upgrade handshakes compiled from _session.py and _upgrade.py,
+# or the same sources uncompiled. _impl is the module of the connection
+# classes, _session the module of the frame session (tests patch names there).
 if TYPE_CHECKING or not speedups_enabled:
-    from . import _connection as _impl
+    from . import _session, _upgrade as _impl
 else:
     try:
-        from . import _connection_c as _impl
-    except ImportError:  # built without it (an older build): the same code, uncompiled
-        from . import _connection as _impl
+        from . import _session_c as _session, _upgrade_c as _impl
+    except ImportError:  # built without them (an older build): the same code, uncompiled
+        from . import _session, _upgrade as _impl
 
-#: True when the connection classes are the compiled ones (``wsframe._connection_c``).
+#: True when the connection classes are the compiled ones (``wsframe._upgrade_c`` on ``wsframe._session_c``).
 compiled: bool = _impl.__name__.endswith("_c")
 
 #: Default ``max_fragments``: most frames (first + continuations) of one message.
-DEFAULT_MAX_FRAGMENTS: int = _impl.DEFAULT_MAX_FRAGMENTS
+DEFAULT_MAX_FRAGMENTS: int = _session.DEFAULT_MAX_FRAGMENTS
+Session = _session.Session
 ServerConnection = _impl.ServerConnection
 ClientConnection = _impl.ClientConnection

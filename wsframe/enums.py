@@ -1,10 +1,10 @@
-"""Opcodes and close codes of RFC 6455, and the connection states."""
+"""Opcodes, RSV bits and close codes of RFC 6455, and the connection states."""
 
 from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["Opcode", "CloseCode", "State", "is_valid_close_code"]
+__all__ = ["Opcode", "CloseCode", "State", "RSV1", "RSV2", "RSV3", "is_valid_close_code"]
 
 
 class Opcode(IntEnum):
@@ -18,6 +18,14 @@ class Opcode(IntEnum):
     @property
     def is_control(self) -> bool:
         return self >= 0x8
+
+
+#: The reserved bits of a frame's first header byte, which extensions may
+#: claim (``Extension.rsv_bits``; the parser's ``allowed_rsv``). The one
+#: definition: wsframe.extensions re-exports them.
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
 
 
 class CloseCode(IntEnum):

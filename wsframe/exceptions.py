@@ -105,6 +105,8 @@ class ConnectionClosed(WebSocketError):
         self.code = code
         self.reason = reason
         self.error = error
+        if error is not None:  # tracebacks and logs show what failed the connection
+            self.__cause__ = error
 
     def __reduce__(self):
         return (type(self), (self.code, self.reason))

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
+from .enums import RSV1, RSV2, RSV3  # the one definition; public here too
 from .exceptions import InvalidHandshake
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,9 +66,6 @@ __all__ = [
     "ServerExtensionFactory",
 ]
 
-RSV1 = 0x40
-RSV2 = 0x20
-RSV3 = 0x10
 
 #: Extension parameters as they appear in the header: [(name, value or None)].
 ExtensionParams = List[Tuple[str, Optional[str]]]

@@ -365,8 +365,8 @@ class PerMessageDeflate(Extension):
                 out = dec.decompress(payload + _TAIL, limit)
                 if len(out) >= limit:  # the step is full: too big, or more output follows
                     out = self._inflate_more(dec, out, max_size)
-            except zlib.error as exc:
-                raise ProtocolError(f"invalid compressed data: {exc}") from None
+            except zlib.error as exc:  # zlib's own text stays off the wire (kept as the cause)
+                raise ProtocolError("invalid compressed data") from exc
             if dec.eof:
                 # The peer ended the message with a final block: the next message starts afresh.
                 if dec.unused_data not in (b"", _TAIL):
@@ -409,8 +409,8 @@ class PerMessageDeflate(Extension):
             if dec.eof:
                 raise ProtocolError("data after the end of the compressed stream")
             return self._inflate(dec, payload, max_size)
-        except zlib.error as exc:
-            raise ProtocolError(f"invalid compressed data: {exc}") from None
+        except zlib.error as exc:  # zlib's own text stays off the wire (kept as the cause)
+            raise ProtocolError("invalid compressed data") from exc
 
     @staticmethod
     def _inflate_more(dec, out, max_size: Optional[int]) -> bytes:

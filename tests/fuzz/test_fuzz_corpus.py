@@ -92,7 +92,7 @@ def test_an_internal_error_is_a_finding(packages, monkeypatch) -> None:
         raise KeyError("bug")
 
     for pkg in packages:
-        monkeypatch.setattr(pkg.connection._impl, "parse_close_payload", broken)  # the module whose code runs
+        monkeypatch.setattr(pkg.connection._session, "parse_close_payload", broken)  # the session module, whose code runs
     frames = (CORPUS / "connection" / "ping-close").read_bytes()
     with pytest.raises(twin.Finding, match="internal error"):
         targets_conn.connection(main, pure, frames)

@@ -1,70 +1,42 @@
-"""The sans-I/O connection, written once (the implementation behind
-:mod:`wsframe.connection`, which documents it).
+# cython: freethreading_compatible=True, binding=False, embedsignature=True, embedsignature.format=clinic
+"""The frame session, written once: received bytes -> events, send calls ->
+bytes, the closing handshake and failures (the part of a connection after
+its opening handshake).
 
-This file is the pure-Python connection and, compiled by Cython with
-``_connection_c.pxd`` (which makes the connection classes extension types
-with C attributes), the C one: ``wsframe._connection_c``, as
-``_parser.py`` is compiled into ``_parser_c``. ``wsframe.connection``
-chooses which of the two is used, following ``wsframe.codec``.
+:class:`Session` is public (through :mod:`wsframe.connection`) for a
+connection whose handshake was done elsewhere: WebSockets over HTTP/2 (RFC
+8441) or a test harness. The HTTP/1.1 upgrade handshakes (``_upgrade.py``)
+subclass it. This file is the pure-Python session and, compiled by Cython
+with ``_session_c.pxd`` (extension types with C attributes), the C one,
+``wsframe._session_c``; ``wsframe.connection`` chooses, following
+``wsframe.codec``.
 """
 
 from __future__ import annotations
 
 import codecs
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 from .codec import (
     Frame,
     FrameParser,
     Utf8Validator,
     build_close_payload,
+    frame_data,  # compiled: the C functions themselves (cimported by _session_c.pxd)
     parse_close_payload,
-    write_data,  # compiled: the C function itself (cimported by _connection_c.pxd)
+    write_data,
     write_frame,
 )
-from .enums import CloseCode, Opcode, State
-from .events import (
-    BinaryMessage,
-    CloseReceived,
-    Closed,
-    Connected,
-    Event,
-    Fragment,
-    Ping,
-    Pong,
-    Rejected,
-    Request,
-    TextMessage,
-)
-from .exceptions import (
-    ConnectionStateError,
-    HandshakeError,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidUtf8,
-    PayloadTooBig,
-    ProtocolError,
-)
-from .extensions import ClientExtensionFactory, Extension, ServerExtensionFactory
-from .handshake import (
-    HeadReader,
-    build_accept_response,
-    build_extension_header,
-    build_reject_response,
-    build_request,
-    generate_key,
-    parse_extension_header,
-    parse_request,
-    parse_response,
-    validate_request,
-    validate_response,
-)
+from ._kernels_py import new_buffer  # compiled: the C one (cimported by _session_c.pxd)
+from .enums import RSV1, RSV2, RSV3, CloseCode, Opcode, State
+from .events import BinaryMessage, CloseReceived, Closed, Connected, Event, Fragment, Ping, Pong, TextMessage
+from .exceptions import ConnectionStateError, InvalidHandshake, InvalidUtf8, PayloadTooBig, ProtocolError
+from .extensions import Extension
 
-__all__ = ["DEFAULT_MAX_FRAGMENTS", "ClientConnection", "ServerConnection", "State"]
+__all__ = ["DEFAULT_MAX_FRAGMENTS", "Session"]
 
 #: Default ``max_fragments``: most frames (first + continuations) of one message.
 DEFAULT_MAX_FRAGMENTS = 4096
-
 
 # Plain ints for the hot path (IntEnum comparisons cost an attribute lookup).
 _OP_CONT = int(Opcode.CONTINUATION)
@@ -76,6 +48,9 @@ _OP_PONG = int(Opcode.PONG)
 _ABNORMAL = int(CloseCode.ABNORMAL_CLOSURE)
 _NO_STATUS = int(CloseCode.NO_STATUS_RCVD)
 _INTERNAL_ERROR = int(CloseCode.INTERNAL_ERROR)
+_RSV1 = int(RSV1)
+_RSV2 = int(RSV2)
+_RSV3 = int(RSV3)
 
 _CONNECTING = State.CONNECTING
 _OPEN = State.OPEN
@@ -83,9 +58,6 @@ _CLOSING = State.CLOSING
 _CLOSED = State.CLOSED
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
-
-# Bytes a server keeps from a client that sends frames before accept() is called.
-_MAX_EARLY_DATA = (1 << 20) + 16384
 
 
 def _truncate_reason(reason: str) -> str:
@@ -95,58 +67,51 @@ def _truncate_reason(reason: str) -> str:
     return raw[:123].decode("utf-8", "ignore")
 
 
-class _Connection:
-    """Shared machinery of both roles (not public)."""
+def _internal_error(exc: BaseException) -> ProtocolError:
+    """The error that fails a connection after an exception of the library or
+    an extension: a fixed reason for the wire (close 1011), and the exception
+    itself as ``__cause__`` for the application and the logs (never its text
+    on the wire)."""
+    error = ProtocolError("internal error", _INTERNAL_ERROR)
+    error.__cause__ = exc
+    return error
+
+
+class Session:
+    """The frame session of one WebSocket connection whose opening handshake is done.
+
+    ``client``: True for the client role (frames sent masked, frames received
+    must not be). ``subprotocol``: the one agreed on, for the record.
+    ``extensions``: the negotiated :class:`~wsframe.extensions.Extension`
+    objects, in the order of the handshake's answer (their RSV bits must not
+    overlap: ValueError). The limits are those of the connection classes. The
+    session starts OPEN, with a ``Connected`` event, and has the whole API of
+    a connection after its handshake: ``receive_data``, ``events``,
+    ``data_to_send``, ``send_*``, ``close``...
+    """
 
     __slots__ = (
-        "state",
-        "should_close_transport",
-        "close_code",
-        "close_reason",
-        "subprotocol",
-        "extensions",
-        "request",
-        "response",
-        "_client",
-        "_events",
-        "_out",
-        "_parser",
-        "_max_message_size",
-        "_max_fragments",
-        "_max_header_size",
-        "_max_headers",
-        "_auto_pong",
-        "_stream",
-        "_ext",
-        "_ext_rev",
-        "_pending_error",
-        "hold_failures",
-        "_plain",
-        "_mark",
-        "_msg_op",
-        "_msg_buf",
-        "_msg_len",
-        "_utf8",
-        "_decoder",
-        "_send_op",
-        "_close_sent",
-        "_head",
-        "_subprotocols",
-        "_ext_factories",
+        "state", "should_close_transport", "close_code", "close_reason", "subprotocol", "extensions",
+        "hold_failures", "_client", "_events", "_out", "_first", "_parser", "_max_message_size", "_max_fragments",
+        "_auto_pong", "_stream", "_ext", "_ext_rev", "_pending_error", "_plain", "_mark", "_msg_op", "_msg_buf",
+        "_msg_len", "_utf8", "_decoder", "_send_op", "_close_sent",
     )
 
-    def __init__(
-        self,
-        client: bool,
-        subprotocols: Sequence[str],
-        extensions: Sequence[Any],
-        max_message_size: Optional[int],
-        max_header_size: int,
-        max_headers: int,
-        auto_pong: bool,
-        stream_fragments: bool,
-        max_fragments: Optional[int],
-    ) -> None:
+    def __init__(self, client: bool = False, *, subprotocol: Optional[str] = None, extensions: Sequence[Extension] = (),
+                 max_message_size: Optional[int] = 1 << 20, auto_pong: bool = True, stream_fragments: bool = False,
+                 max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS) -> None:
+        self._setup(bool(client), max_message_size, auto_pong, stream_fragments, max_fragments)
+        used = 0
+        for ext in extensions:
+            if ext.rsv_bits & used:
+                raise ValueError(f"extension {ext.name!r} reuses an RSV bit")
+            used |= ext.rsv_bits
+        self.subprotocol: Optional[str] = subprotocol
+        self._open(list(extensions), used)
+
+    def _setup(self, client: bool, max_message_size: Optional[int], auto_pong: bool, stream_fragments: bool,
+               max_fragments: Optional[int]) -> None:
+        """Check the limits and set every field (state CONNECTING); the constructors call it first."""
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be >= 0 or None")
         if max_fragments is not None:
@@ -158,18 +123,15 @@ class _Connection:
         self.should_close_transport = False
         self.close_code: Optional[int] = None
         self.close_reason: Optional[str] = None
-        self.subprotocol: Optional[str] = None
+        self.subprotocol = None
         self.extensions: List[Extension] = []
-        self.request: Any = None
-        self.response: Any = None
         self._client = client
         self._events: List[Event] = []
         self._out = bytearray()
+        self._first: Optional[bytes] = None  # see _queue
         self._parser: Any = None  # a FrameParser once OPEN
         self._max_message_size = max_message_size
         self._max_fragments = max_fragments
-        self._max_header_size = max_header_size
-        self._max_headers = max_headers
         self._auto_pong = auto_pong
         self._stream = stream_fragments
         self._ext: Tuple[Extension, ...] = ()
@@ -190,9 +152,6 @@ class _Connection:
         # extension, no fragmented message being sent (the send fast path).
         self._plain = False
         self._close_sent = False
-        self._head = HeadReader(max_header_size)
-        self._subprotocols = list(subprotocols)
-        self._ext_factories = list(extensions)
 
     # -- public I/O -----------------------------------------------------------
 
@@ -216,7 +175,7 @@ class _Connection:
             if self.state is _CONNECTING:
                 self._abort_handshake(exc)
             elif self.state is not _CLOSED:
-                self._fail(ProtocolError(f"internal error: {exc!r}", _INTERNAL_ERROR))
+                self._fail(_internal_error(exc))
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""
@@ -242,33 +201,46 @@ class _Connection:
     def data_to_send(self) -> Union[bytes, bytearray]:
         """Every byte queued for the transport since the last call (drains only).
 
-        Returns a bytearray (bytes-like) that the caller owns: no copy, and no
+        Returns bytes or a bytearray that the caller owns: no copy, and no
         other effect: the state and the events are not touched.
         """
+        first = self._first
         out = self._out
-        if not out:
+        if first is not None:
+            self._first = None
+            if not out:
+                return first  # one message queued: its frame, as built
+            out[0:0] = first
+        elif not out:
             return b""
-        self._out = bytearray()
+        self._out = new_buffer()
         return out
+
+    def send_and_take(self, data) -> Union[bytes, bytearray]:
+        """``send_message(data)`` then ``data_to_send()``, in one call: for I/O
+        layers that write each message at once. A ``str`` goes as text, any
+        other bytes-like object as binary.
+
+        With nothing queued before it, the frame is built straight into the
+        bytes object returned: no other allocation."""
+        if self._plain and self._first is None and not self._out:
+            return frame_data(_OP_TEXT if isinstance(data, str) else _OP_BINARY, data, self._client)
+        self.send_message(data)
+        return self.data_to_send()
 
     @property
     def failure_pending(self) -> bool:
         """True while a peer error waits behind messages already delivered.
 
-        When one read holds valid messages followed by a protocol error, the
-        messages are delivered and the error is kept pending, so that the
-        application's answers to those messages go out before the close frame
-        (RFC 6455 lets an endpoint finish what it received; Autobahn calls
-        the other order non-strict). The connection stays OPEN and sendable
-        meanwhile. The I/O layer applies the failure with
-        :meth:`apply_pending_failure` once the application has handled the
-        messages (the selectors server: after dispatching the read's events;
-        a queueing I/O layer: when its queue is drained, or after a timeout).
-        ``receive_data()`` and ``receive_eof()`` apply it first as well.
-
-        A queueing I/O layer sets ``hold_failures`` while its application has
-        a message it has not answered: then any peer error is held this way,
-        also one that arrives in a later read than the messages.
+        When one read holds valid messages then a protocol error, the messages
+        are delivered and the error kept pending, so that the application's
+        answers go out before the close frame (RFC 6455 lets an endpoint finish
+        what it received). The connection stays OPEN meanwhile. The I/O layer
+        applies the failure with :meth:`apply_pending_failure` once the
+        application has handled the messages; ``receive_data()`` and
+        ``receive_eof()`` apply it first as well. A queueing I/O layer sets
+        ``hold_failures`` while its application has a message it has not
+        answered: then any peer error is held, also one in a later read.
         """
         return self._pending_error is not None
 
@@ -320,7 +292,7 @@ class _Connection:
                 rsv |= bits
             write_frame(
                 self._out, frame_op, payload, fin=fin,
-                rsv1=bool(rsv & 0x40), rsv2=bool(rsv & 0x20), rsv3=bool(rsv & 0x10), client=self._client,
+                rsv1=bool(rsv & _RSV1), rsv2=bool(rsv & _RSV2), rsv3=bool(rsv & _RSV3), client=self._client,
             )
         else:
             write_frame(self._out, frame_op, payload, fin=fin, client=self._client)
@@ -332,9 +304,8 @@ class _Connection:
         message uncompressed). Raises ConnectionStateError unless OPEN.
         """
         if fin and self._plain and isinstance(data, str):
-            # The frame is built straight into the output buffer; an ASCII str
-            # is copied once, from the str itself.
-            write_data(self._out, _OP_TEXT, data, self._client)
+            # An ASCII str is copied once, from the str itself, into the frame.
+            self._queue(_OP_TEXT, data)
             return
         if not isinstance(data, str):
             raise TypeError(f"send_text needs a str, not {type(data).__name__}")
@@ -347,7 +318,7 @@ class _Connection:
         if isinstance(data, str):
             raise TypeError("send_binary needs a bytes-like object, not str (use send_text)")
         if fin and self._plain:
-            write_data(self._out, _OP_BINARY, data, self._client)
+            self._queue(_OP_BINARY, data)
             return
         if self.state is not _OPEN:
             self._check_open()
@@ -357,11 +328,21 @@ class _Connection:
         """Queue one whole message: a ``str`` as text, any other bytes-like
         object as binary (one call for I/O layers whose ``send`` takes both)."""
         if self._plain:
-            write_data(self._out, _OP_TEXT if isinstance(data, str) else _OP_BINARY, data, self._client)
+            self._queue(_OP_TEXT if isinstance(data, str) else _OP_BINARY, data)
         elif isinstance(data, str):
             self.send_text(data)
         else:
             self.send_binary(data)
+
+    def _queue(self, op: int, data) -> None:
+        """The send fast path: one whole frame. The first frame queued while
+        nothing else is becomes its own bytes object (``_first``), which
+        data_to_send() hands over as it is; later frames append to ``_out``,
+        behind it."""
+        if self._first is None and not self._out:
+            self._first = frame_data(op, data, self._client)
+        else:
+            write_data(self._out, op, data, self._client)
 
     def send_ping(self, payload=b"") -> None:
         """Queue a ping (payload up to 125 bytes; ValueError otherwise)."""
@@ -514,7 +495,7 @@ class _Connection:
         payload = frame.payload
         limit = self._max_message_size
         if self._ext:
-            rsv = (0x40 if frame.rsv1 else 0) | (0x20 if frame.rsv2 else 0) | (0x10 if frame.rsv3 else 0)
+            rsv = (_RSV1 if frame.rsv1 else 0) | (_RSV2 if frame.rsv2 else 0) | (_RSV3 if frame.rsv3 else 0)
             budget = None if limit is None else limit - self._msg_len
             try:
                 for ext in self._ext_rev:
@@ -523,7 +504,7 @@ class _Connection:
                 self._fail(exc)
                 return True
             except Exception as exc:
-                self._fail(ProtocolError(f"extension error: {exc}", _INTERNAL_ERROR))
+                self._fail(_internal_error(exc))
                 return True
         size = self._msg_len + len(payload)
         if limit is not None and size > limit:
@@ -599,253 +580,11 @@ class _Connection:
         self._finish(code, reason, None, not self._client)
         return True
 
-    def _receive_handshake(self, data) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+
+    # -- the opening handshake's hooks (the upgrade classes override them) -------
+
+    def _receive_handshake(self, data) -> None:  # pragma: no cover - a Session is never CONNECTING
+        raise ConnectionStateError("no opening handshake on this connection")
 
     def _abort_handshake(self, exc: BaseException) -> None:
-        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
-
-
-class ServerConnection(_Connection):
-    """The server role: parses the client's upgrade request, then frames.
-
-    ``subprotocols``: the server's supported subprotocols, most preferred
-    first (the first one the client offered is selected). ``extensions``:
-    :class:`~wsframe.extensions.ServerExtensionFactory` objects.
-    ``allowed_origins``: None accepts any Origin; otherwise a collection of
-    allowed Origin values (include None to accept requests without Origin);
-    others are answered 403. ``auto_accept=False``: the application receives
-    the ``Request`` event and must call :meth:`accept` or :meth:`reject`.
-    """
-
-    __slots__ = ("_allowed_origins", "_auto_accept", "_key", "_early", "_answered")
-
-    def __init__(
-        self,
-        *,
-        subprotocols: Sequence[str] = (),
-        extensions: Sequence[ServerExtensionFactory] = (),
-        allowed_origins: Optional[Iterable[Optional[str]]] = None,
-        auto_accept: bool = True,
-        max_message_size: Optional[int] = 1 << 20,
-        max_header_size: int = 16384,
-        max_headers: int = 128,
-        auto_pong: bool = True,
-        stream_fragments: bool = False,
-        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
-    ) -> None:
-        super().__init__(
-            False, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments,
-            max_fragments,
-        )
-        self._allowed_origins = None if allowed_origins is None else frozenset(allowed_origins)
-        self._auto_accept = auto_accept
-        self._key: Optional[str] = None
-        self._early = bytearray()
-        self._answered = False
-
-    def _receive_handshake(self, data) -> None:
-        if self._key is not None:  # request received, waiting for accept()/reject()
-            if len(self._early) + len(data) > _MAX_EARLY_DATA:
-                self._reject(400, "too much data before the handshake was accepted", (), InvalidHandshake("too much early data", 400))
-                return
-            self._early += data
-            return
-        try:
-            got = self._head.feed(data)
-            if got is None:
-                return
-            head, rest = got
-            request = parse_request(head, self._max_headers)
-            self.request = request
-            key = validate_request(request, self._allowed_origins)
-        except HandshakeError as exc:
-            self._reject(exc.status, exc.reason, (), exc)
-            return
-        self._key = key
-        self._early += rest
-        self._events.append(Request(request))
-        if self._auto_accept:
-            self.accept()
-
-    def _reject(self, status: int, body: str, extra_headers, error: Optional[BaseException]) -> None:
-        self._out += build_reject_response(status, body + "\n" if body and error is not None else body, extra_headers)
-        self._answered = True
-        self._early = bytearray()
-        self._events.append(Rejected(status, body))
-        self._finish(_ABNORMAL, body or f"handshake rejected with status {status}", error, True)
-
-    def _abort_handshake(self, exc: BaseException) -> None:
-        if not self._answered:
-            self._answered = True
-            self._out += build_reject_response(500, "internal server error")
-        self._finish(_ABNORMAL, f"internal error: {exc!r}", exc, True)
-
-    def _negotiate_extensions(self, request) -> Tuple[List[Extension], Optional[str], int]:
-        if not self._ext_factories:
-            return [], None, 0
-        accepted: List[Extension] = []
-        answer = []
-        used_rsv = 0
-        done = set()
-        for name, params in request.extensions:
-            for i, factory in enumerate(self._ext_factories):
-                if i in done or factory.name != name:
-                    continue
-                result = factory.accept_offer(params, list(accepted))
-                if result is None:
-                    continue
-                response_params, ext = result
-                if ext.rsv_bits & used_rsv:
-                    continue
-                used_rsv |= ext.rsv_bits
-                accepted.append(ext)
-                answer.append((name, response_params))
-                done.add(i)
-                break
-        return accepted, build_extension_header(answer) if answer else None, used_rsv
-
-    def accept(self, subprotocol: Optional[str] = None, extra_headers: Iterable[Tuple[str, str]] = ()) -> None:
-        """Answer the request with 101 Switching Protocols and enter OPEN.
-
-        ``subprotocol`` None selects the server's preferred one among those
-        offered (or none); otherwise it must be one the client offered
-        (ValueError). ``extra_headers``: (name, value) pairs added to the
-        response. Extensions are negotiated here. Raises ConnectionStateError
-        without a pending request.
-        """
-        if self.state is not _CONNECTING or self._key is None or self._answered:
-            raise ConnectionStateError("no handshake request waiting to be accepted")
-        request = self.request
-        offered = request.subprotocols
-        if subprotocol is None:
-            subprotocol = next((p for p in self._subprotocols if p in offered), None)
-        elif subprotocol not in offered:
-            raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client")
-        try:
-            extensions, ext_header, rsv = self._negotiate_extensions(request)
-        except HandshakeError as exc:
-            self._reject(exc.status, exc.reason, (), exc)
-            return
-        try:
-            response = build_accept_response(self._key, subprotocol, ext_header, extra_headers)
-        except ValueError:
-            for ext in extensions:
-                ext.close()
-            raise
-        self._out += response
-        self._answered = True
-        self.subprotocol = subprotocol
-        self._open(extensions, rsv)
-        early = self._early
-        self._early = bytearray()
-        if early:
-            self._receive_frames(bytes(early))
-
-    def reject(self, status: int = 403, body: str = "", extra_headers: Iterable[Tuple[str, str]] = ()) -> None:
-        """Refuse the pending request with HTTP ``status`` (plain-text ``body``) and enter CLOSED."""
-        if self.state is not _CONNECTING or self._key is None or self._answered:
-            raise ConnectionStateError("no handshake request waiting to be rejected")
-        build_reject_response(status, body, extra_headers)  # validate arguments first
-        self._reject(status, body, extra_headers, None)
-
-
-class ClientConnection(_Connection):
-    """The client role: sends the upgrade request at once, validates the response.
-
-    ``host`` is the ``Host`` header value (with the port when not the
-    default), ``path`` the request target. ``extensions``:
-    :class:`~wsframe.extensions.ClientExtensionFactory` objects, offered in
-    order. ``extra_headers``: (name, value) pairs. Frames are masked with a
-    fresh random key each.
-    """
-
-    __slots__ = ("_key",)
-
-    def __init__(
-        self,
-        host: str,
-        path: str = "/",
-        *,
-        origin: Optional[str] = None,
-        subprotocols: Sequence[str] = (),
-        extensions: Sequence[ClientExtensionFactory] = (),
-        extra_headers: Iterable[Tuple[str, str]] = (),
-        max_message_size: Optional[int] = 1 << 20,
-        max_header_size: int = 16384,
-        max_headers: int = 128,
-        auto_pong: bool = True,
-        stream_fragments: bool = False,
-        max_fragments: Optional[int] = DEFAULT_MAX_FRAGMENTS,
-    ) -> None:
-        super().__init__(
-            True, subprotocols, extensions, max_message_size, max_header_size, max_headers, auto_pong, stream_fragments,
-            max_fragments,
-        )
-        self._key = generate_key()
-        offers = [(f.name, params) for f in self._ext_factories for params in f.offers()]
-        self._out += build_request(
-            host,
-            path,
-            self._key,
-            origin=origin,
-            subprotocols=self._subprotocols,
-            extensions=build_extension_header(offers) if offers else None,
-            extra_headers=extra_headers,
-        )
-
-    def _receive_handshake(self, data) -> None:
-        response = None
-        try:
-            try:
-                got = self._head.feed(data)
-                if got is None:
-                    return
-                head, rest = got
-                response = parse_response(head, self._max_headers)
-            except HandshakeError as exc:
-                raise InvalidHandshake(f"invalid handshake response: {exc.reason}", 0) from None
-            self.response = response
-            if response.status != 101:
-                length = response.headers.get("Content-Length") or ""
-                response.body = rest[: int(length)] if length.isdigit() else rest[: self._max_header_size]
-            self.subprotocol = validate_response(response, self._key, self._subprotocols)
-            extensions, rsv = self._accept_extensions(response)
-        except InvalidStatus as exc:
-            self._events.append(Rejected(exc.status, response.reason if response else exc.reason))
-            self._finish(_ABNORMAL, exc.reason, exc, True)
-            return
-        except HandshakeError as exc:
-            self._finish(_ABNORMAL, exc.reason, exc, True)
-            return
-        self._open(extensions, rsv)
-        if rest:
-            self._receive_frames(rest)
-
-    def _accept_extensions(self, response) -> Tuple[List[Extension], int]:
-        status = response.status
-        items = parse_extension_header(response.headers.get_all("Sec-WebSocket-Extensions"), status)
-        accepted: List[Extension] = []
-        names = set()
-        used_rsv = 0
-        try:
-            for name, params in items:
-                factory = next((f for f in self._ext_factories if f.name == name), None)
-                if factory is None:
-                    raise InvalidHandshake(f"server selected extension {name!r}, which was not offered", status)
-                if name in names:
-                    raise InvalidHandshake(f"server selected extension {name!r} twice", status)
-                names.add(name)
-                try:
-                    ext = factory.accept_response(params, list(accepted))
-                except HandshakeError as exc:
-                    raise InvalidHandshake(exc.reason, status) from None
-                accepted.append(ext)
-                if ext.rsv_bits & used_rsv:
-                    raise InvalidHandshake(f"extension {name!r} reuses an RSV bit", status)
-                used_rsv |= ext.rsv_bits
-        except HandshakeError:
-            for ext in accepted:
-                ext.close()
-            raise
-        return accepted, used_rsv
+        self._finish(_ABNORMAL, "internal error", exc, True)
