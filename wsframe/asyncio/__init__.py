@@ -23,12 +23,15 @@ asyncio|uvloop`` server. Closed connections raise
 from __future__ import annotations
 
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from .app_protocol import AppProtocol, AppServer
 from .client import ClientWebSocket, connect
 from .connection import WebSocket
 from .protocol import ConnectionProtocol, Options
 from .server import Server, ServerWebSocket, serve
 
 __all__ = [
+    "AppProtocol",
+    "AppServer",
     "ClientWebSocket",
     "ConnectionClosed",
     "ConnectionClosedError",

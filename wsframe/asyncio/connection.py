@@ -365,6 +365,16 @@ class WebSocket(ConnectionProtocol):
         c = message.__class__
         try:
             if c is bytes or c is str or isinstance(message, (str, bytes, bytearray, memoryview)):
+                if not self._messages and self._flush_handle is None:
+                    # Not part of a batch: frame and write it at once (one call into the session).
+                    out = conn.send_and_take(message)
+                    if out and not self._lost:
+                        self.transport.write(out)
+                    if self._write_paused:
+                        await self._drain()
+                        if self._lost:
+                            raise self._closing_error()
+                    return
                 conn.send_message(message)
             else:
                 await send_fragments(self, message)

@@ -297,6 +297,11 @@ class serve:
     ``async with serve(...) as server``.
 
     ``handler``: ``async def handler(ws)`` run for each connection once open.
+    Or ``app``: a :class:`wsframe.server.Application` instead of a handler, the
+    callback API of the selectors server on this loop (``on_message(ws, data)``
+    called directly on each read, ``ws.send`` synchronous, replies written once
+    per read; ``keep_request`` as in :class:`wsframe.server.Server`; see
+    docs/callback-api.md).
     Options: ``ssl`` (an ``ssl.SSLContext``: wss://), ``sock`` (a bound
     socket instead of host/port), ``reuse_port``, ``backlog``,
     ``limits`` (a :class:`wsframe.limits.Limits`: sizes, timeouts, backpressure),
@@ -315,7 +320,7 @@ class serve:
 
     def __init__(
         self,
-        handler: Handler,
+        handler: Optional[Handler] = None,
         host: Optional[Union[str, Sequence[str]]] = None,
         port: Optional[int] = None,
         *,
@@ -343,10 +348,18 @@ class serve:
         high_water: int = UNSET,
         low_water: int = UNSET,
         connection_options: Optional[dict] = None,
+        app: Any = None,
+        keep_request: bool = False,
     ) -> None:
+        if (handler is None) == (app is None):
+            raise TypeError("serve() takes a handler or app=, exactly one of them")
+        if app is not None and process_request is not None:
+            raise TypeError("process_request is for handlers; an Application decides in on_open")
         if max_connections < 1:
             raise ValueError("max_connections must be >= 1")
         self._handler = handler
+        self._app = app
+        self._keep_request = keep_request
         self._where = (host, port, sock)
         self._create_options: Dict[str, Any] = dict(ssl=ssl, reuse_port=reuse_port or None, backlog=backlog)
         self._process_request = process_request
@@ -371,8 +384,16 @@ class serve:
 
     async def _create(self) -> Server:
         loop = asyncio.get_running_loop()
-        server = Server(self._handler, self._options, self._conn_kwargs, self._process_request,
-                        self._max_connections, loop)
+        server: Server
+        if self._app is not None:
+            from .app_protocol import AppServer
+
+            server = AppServer(self._app, self._options, self._conn_kwargs, self._max_connections, loop,
+                               self._keep_request)
+        else:
+            assert self._handler is not None
+            server = Server(self._handler, self._options, self._conn_kwargs, self._process_request,
+                            self._max_connections, loop)
         host, port, sock = self._where
         kwargs = {k: v for k, v in self._create_options.items() if v is not None}
         if sock is not None:

@@ -118,8 +118,7 @@ class ServerWebSocket:
     @property
     def buffered_amount(self) -> int:
         """Bytes queued for this peer and not yet accepted by the kernel."""
-        out = self.transport.out
-        return len(out) if out is not None else 0
+        return self.transport.buffered()
 
     def send(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
         """Send a message: ``str`` as text, bytes-like as binary.

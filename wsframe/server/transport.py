@@ -327,6 +327,11 @@ class Transport(_driver.Driver):
             self.dirty = True
             self.server.dirty.append(self)
 
+    def buffered(self) -> int:
+        """Bytes queued for the peer and not yet taken by the kernel (``ws.buffered_amount``)."""
+        out = self.out
+        return len(out) if out is not None else 0
+
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake (no-op when it already started)."""
         if self.server._ps_runs:  # published frames not yet written go first
