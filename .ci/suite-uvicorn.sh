@@ -11,7 +11,7 @@
 #     WebSocketsSansIOProtocol, switched to wsframe's class.
 #   httpx-ws tests/: the websocket_implementation fixture of its conftest
 #     (the ws= of its uvicorn server) is redefined as wsframe's class.
-# A pytest plugin (written below) counts WSFrameProtocol connections and fails
+# A pytest plugin (.ci/integrations/wsframe_uvicorn_probe.py) counts WSFrameProtocol connections and fails
 # a run in which wsframe's protocol did not serve, or in which a test used
 # another WebSocket implementation. The test dependencies go into a
 # throw-away venv that sees the installed wsframe (--system-site-packages).
@@ -46,41 +46,7 @@ hw="$work/httpx_ws-$HTTPX_WS"
 # The probe plugin: counts connections served by WSFrameProtocol, checks that
 # every test using the fixture FIXTURE ran with wsframe's class.
 mkdir -p "$work/plugins"
-cat >"$work/plugins/wsframe_uvicorn_probe.py" <<'EOF'
-import os
-
-import pytest
-
-from wsframe.uvicorn import protocol as _protocol
-
-_served = 0
-_original = _protocol.WSFrameProtocol.connection_made
-
-
-def _counting(self, transport):
-    global _served
-    _served += 1
-    return _original(self, transport)
-
-
-_protocol.WSFrameProtocol.connection_made = _counting
-
-
-def pytest_collection_modifyitems(session, config, items):
-    fixture = os.environ["WSFRAME_FIXTURE"]
-    for item in items:
-        if fixture in getattr(item, "fixturenames", ()) and "wsframe" not in item.nodeid:
-            raise pytest.UsageError(f"{item.nodeid} does not run wsframe's protocol")
-
-
-def pytest_terminal_summary(terminalreporter):
-    terminalreporter.write_line(f"wsframe.uvicorn: {_served} connections served by WSFrameProtocol")
-
-
-def pytest_sessionfinish(session, exitstatus):
-    if session.testscollected and _served == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-EOF
+cp "$(dirname "$0")/integrations/wsframe_uvicorn_probe.py" "$work/plugins/"
 
 # uvicorn: the fixture override.
 cat >"$uv/tests/protocols/conftest.py" <<'EOF'

@@ -244,6 +244,9 @@ def _cmd_echo(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.loop != "selectors":
         raise CLIError(f"--workers {args.workers} needs --loop selectors (the asyncio server runs one process)",
                        USAGE)
+    if args.workers > 1 and not (hasattr(os, "fork") and hasattr(socket, "SO_REUSEPORT")):
+        raise CLIError(f"--workers {args.workers} needs fork() and SO_REUSEPORT, which {sys.platform} does not have:"
+                       " run one process per port instead", USAGE)
     if args.stop_timeout is not None and args.loop != "selectors":
         raise CLIError("--stop-timeout needs --loop selectors (the asyncio echo waits 10 s)", USAGE)
     run_echo = None

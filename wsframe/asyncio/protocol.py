@@ -59,6 +59,15 @@ def Options(**kwargs: Any) -> Limits:
     return resolve(None, **kwargs)
 
 
+def _current_loop() -> asyncio.AbstractEventLoop:
+    """The running loop; outside one (a protocol built by hand, as uvicorn's tests do), the
+    thread's current loop (asyncio.get_event_loop() alone is deprecated for that in 3.14)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop()
+
+
 class ConnectionProtocol(asyncio.Protocol):
     """Drives ``conn`` over an asyncio transport (see the module docstring)."""
 
@@ -67,7 +76,7 @@ class ConnectionProtocol(asyncio.Protocol):
         self.conn = conn
         self.options = options  # the Limits
         self.transport: Any = None
-        self._loop = loop if loop is not None else asyncio.get_event_loop()
+        self._loop = loop if loop is not None else _current_loop()
         self._server_side = isinstance(conn, ServerConnection)
         self._write_paused = False
         self._drain_waiters: Deque[asyncio.Future] = deque()
