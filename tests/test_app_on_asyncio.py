@@ -14,7 +14,7 @@ import pytest
 from test_server_helpers import wait_for
 
 from wsframe import client
-from wsframe.exceptions import ConnectionClosedError
+from wsframe.exceptions import ConnectionClosed, ConnectionClosedError
 from wsframe.server import Application, Server
 
 BACKENDS = ["selectors", "asyncio", "uvloop"]
@@ -106,7 +106,7 @@ def test_application_closes(backend):
     with running(backend, app) as url:
         ws = client.connect(url)
         ws.send("close")
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             ws.recv(timeout=5)
         assert (ws.close_code, ws.close_reason) == (4001, "asked")
         ws.close()
@@ -227,7 +227,7 @@ def test_shutdown_closes_with_1001(backend):
         ws.send("x")
         assert ws.recv(timeout=5) == "x"
     # leaving running() stopped the server: the open connection got 1001
-    with pytest.raises(Exception):
+    with pytest.raises(ConnectionClosed):
         ws.recv(timeout=5)
     assert ws.close_code == 1001
     ws.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import struct  # noqa: F401  (the driver branch appends a test here that uses it)
 import sys
 import threading
 import time
@@ -165,73 +164,3 @@ def test_no_descriptor_leak_over_mixed_traffic(server):
             S.recv_all(s, 2)
     wait_for(lambda: server.fds() <= before, timeout=10, what="every connection's descriptor closed")
 
-
-def test_peer_error_in_a_later_read_waits_until_the_app_has_answered():
-    """A message is delivered; the peer's bad frame arrives in a later read while the application
-    has not answered yet: the answer still goes out before the close frame (1002), as on every
-    other wsframe layer (the driver's held failure)."""
-    import asyncio
-
-    S.require_module("uvicorn")
-    import uvicorn
-
-    async def main() -> list:
-        got, release = asyncio.Event(), asyncio.Event()
-
-        async def app(scope, receive, send):
-            assert scope["type"] == "websocket"
-            await receive()
-            await send({"type": "websocket.accept"})
-            message = await receive()
-            got.set()
-            await release.wait()  # the application is still busy with the message
-            await send({"type": "websocket.send", "text": message["text"]})
-            await receive()  # asks for more: the held error is applied now
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="wsframe.uvicorn:WSFrameProtocol",
-                                log_level="warning", lifespan="off", ws_ping_interval=None)
-        srv = uvicorn.Server(config)
-        task = asyncio.ensure_future(srv.serve())
-        while not srv.started:
-            await asyncio.sleep(0.01)  # (uvicorn offers no event for it)
-        port = srv.servers[0].sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(S.upgrade_request(f"127.0.0.1:{port}"))
-        head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101"), head
-        writer.write(build_frame(Opcode.TEXT, b"one", client=True))
-        await asyncio.wait_for(got.wait(), 5)
-        writer.write(build_frame(Opcode.TEXT, b"unmasked"))  # a protocol error, in a later read
-        await writer.drain()
-        from wsframe.uvicorn import WSFrameProtocol
-
-        def held() -> bool:
-            return any(isinstance(c, WSFrameProtocol) and c._conn.failure_pending
-                       for c in srv.server_state.connections)
-
-        for _ in range(500):  # the server has read the bad frame (before the application answers)
-            if held():
-                break
-            await asyncio.sleep(0.01)
-        assert held()
-        release.set()
-        data = await asyncio.wait_for(reader.read(), 5)  # until the server's EOF
-        writer.close()
-        srv.should_exit = True
-        await asyncio.wait_for(task, 10)
-        return _frames(data)
-
-    frames = asyncio.run(main())
-    assert frames[0] == (Opcode.TEXT, b"one"), frames
-    assert frames[1][0] == Opcode.CLOSE and struct.unpack("!H", frames[1][1][:2])[0] == 1002, frames
-
-
-def _frames(data: bytes) -> list:
-    """(opcode, payload) of each unmasked server frame in ``data`` (short frames only)."""
-    out = []
-    while data:
-        op, n = data[0] & 0x0F, data[1] & 0x7F
-        assert n < 126
-        out.append((op, data[2:2 + n]))
-        data = data[2 + n:]
-    return out

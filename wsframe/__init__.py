@@ -34,7 +34,7 @@ from .exceptions import (
     WebSocketError,
 )
 
-from ._version import __version__  # noqa: E402
+from ._version import __version__ as __version__  # noqa: E402
 
 
 def _speedups_hint() -> str:

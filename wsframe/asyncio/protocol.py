@@ -59,7 +59,7 @@ def Options(**kwargs: Any) -> Limits:
     return resolve(None, **kwargs)
 
 
-def _current_loop() -> asyncio.AbstractEventLoop:
+def current_loop() -> asyncio.AbstractEventLoop:
     """The running loop; outside one (a protocol built by hand, as uvicorn's tests do), the
     thread's current loop (asyncio.get_event_loop() alone is deprecated for that in 3.14)."""
     try:
@@ -76,7 +76,7 @@ class ConnectionProtocol(asyncio.Protocol):
         self.conn = conn
         self.options = options  # the Limits
         self.transport: Any = None
-        self._loop = loop if loop is not None else _current_loop()
+        self._loop = loop if loop is not None else current_loop()
         self._server_side = isinstance(conn, ServerConnection)
         self._write_paused = False
         self._drain_waiters: Deque[asyncio.Future] = deque()

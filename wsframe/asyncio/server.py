@@ -268,6 +268,7 @@ class Server:
     # Pub/sub (wsframe.asyncio._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
     _ps_pending: Optional[list] = None
+    _ps_runs: Any = ()  # bursts are joined on the selectors server only; its ws handle (serve(app=)) checks this
     pubsub = _ps.pubsub
     publish = _ps.publish
     broadcast = _ps.broadcast

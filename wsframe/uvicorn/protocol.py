@@ -49,6 +49,7 @@ from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remo
 from uvicorn.server import ServerState
 
 from .. import _driver
+from ..asyncio.protocol import current_loop
 from ..connection import ServerConnection, State
 from ..events import BinaryMessage, Closed, CloseReceived, Request, TextMessage
 from ..exceptions import ConnectionStateError
@@ -90,15 +91,6 @@ def _limits_for(config: Config, base: Optional[Limits]) -> Limits:
     return lim
 
 
-def _current_loop() -> asyncio.AbstractEventLoop:
-    """The running loop; outside one (a protocol built by hand, as uvicorn's tests do), the
-    thread's current loop (asyncio.get_event_loop() alone is deprecated for that in 3.14)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.get_event_loop()
-
-
 class WSFrameProtocol(Responses, asyncio.Protocol):
     """One WebSocket connection under uvicorn (see the module docstring).
 
@@ -137,7 +129,7 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         self.limits = lim = _limits_for(config, limits if limits is not None else self.default_limits)
         self.config = config
         self.app = config.loaded_app
-        self.loop = _loop or _current_loop()
+        self.loop = _loop or current_loop()
         self.transport: Any = None
         self.scope: Dict[str, Any] = {}
         self.close_timeout: Optional[float] = lim.close_timeout
