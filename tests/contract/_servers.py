@@ -258,29 +258,27 @@ def _asgi_app(h: Handler, run: Running) -> Callable:
 @contextlib.contextmanager
 def uvicorn_server(kind: str, handler: Handler = ECHO, **options: Any) -> Iterator[Running]:
     uvicorn = S.require_module("uvicorn")
+    from wsframe.limits import Limits
     from wsframe.uvicorn import WSFrameProtocol
 
     # Reads pause as soon as one message waits unread, whatever the marks: they need no setting.
     options.pop("high_water", None)
     options.pop("low_water", None)
-    if options.get("write_timeout", 0) is None:
-        del options["write_timeout"]  # none is what uvicorn has
-    _check(options, ("max_message_size", "ping_interval", "ping_timeout", "compression", "close_timeout"),
+    # uvicorn's HTTP layer reads the request head (no handshake timeout or head limit of ours), and
+    # the protocol negotiates permessage-deflate only: no other extensions.
+    _check(options, tuple(n for n in LIMITS if n not in ("handshake_timeout", "max_header_size", "extensions")),
            f"uvicorn-{kind}")
-    close_timeout = options.get("close_timeout")
-
-    class Protocol(WSFrameProtocol):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            if close_timeout is not None:
-                self.close_timeout = close_timeout
+    compression = options.pop("compression", False)
+    # uvicorn's ws_* settings override the matching Limits fields: they are passed as the Config.
+    uvicorn_config = {"ws_max_size": options.pop("max_message_size", 1 << 20),
+                      "ws_ping_interval": options.pop("ping_interval", None),
+                      "ws_ping_timeout": options.pop("ping_timeout", 20.0),
+                      "ws_per_message_deflate": compression}
+    Protocol = WSFrameProtocol.with_limits(Limits(**options))
 
     run = Running()
     config = uvicorn.Config(_asgi_app(handler, run), ws=Protocol, lifespan="off", log_level="warning",
-                            ws_max_size=options.get("max_message_size", 1 << 20),
-                            ws_ping_interval=options.get("ping_interval"),
-                            ws_ping_timeout=options.get("ping_timeout", 20.0),
-                            ws_per_message_deflate=options.get("compression", False))
+                            **uvicorn_config)
     server = uvicorn.Server(config)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -21,17 +21,14 @@ from _servers import SERVERS, Running  # noqa: E402
 
 _NO_HOLD = ("uvicorn does not hold a peer error that arrives in a later read until the application "
             "answered the message before it (WSFrameProtocol sets no hold_failures)")
-_NO_OPTION = "uvicorn has no {} option: WSFrameProtocol takes only ws_max_size, ws_ping_* and deflate"
+# What WSFrameProtocol still cannot do; every limit of wsframe.limits.Limits it applies is passed
+# through WSFrameProtocol.with_limits (tests/contract/_servers.py).
+_HEAD = "uvicorn's HTTP layer reads the request head and hands over only a complete one"
 _UVICORN = {
-    "test_handshake_that_never_finishes_times_out": "uvicorn's HTTP layer has no timeout for a request head",
-    "test_application_error_closes_1011": ("an ASGI application that raises after accept: WSFrameProtocol "
-                                           "drops TCP (the peer sees 1006, as with uvicorn's own protocols)"),
-    "test_an_extension_exception_is_not_on_the_wire": _NO_OPTION.format("extensions"),
-    "test_huge_headers_rejected": _NO_OPTION.format("max_header_size") + " (uvicorn's HTTP layer reads the head)",
-    "test_slow_message_is_closed_1008_by_message_timeout": _NO_OPTION.format("message_timeout"),
-    "test_idle_timeout_closes_1001": _NO_OPTION.format("idle_timeout"),
-    "test_peer_that_never_reads_is_dropped_after_write_timeout": _NO_OPTION.format("write_timeout"),
-    "test_max_fragments_bounds_the_frames_of_one_message": _NO_OPTION.format("max_fragments"),
+    "test_handshake_that_never_finishes_times_out": _HEAD + ": it has no timeout for an unfinished head",
+    "test_huge_headers_rejected": _HEAD + " (its own head limits, h11_max_incomplete_event_size), not ours",
+    "test_an_extension_exception_is_not_on_the_wire": ("WSFrameProtocol negotiates permessage-deflate only: "
+                                                       "neither Limits nor the protocol take other extensions"),
 }
 
 # (layer, test function name) -> why that layer fails it today.

@@ -408,7 +408,7 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
     # -- the ASGI side ---------------------------------------------------------------------
 
     async def run_asgi(self) -> None:
-        """Run the application for this connection; a failure before the handshake answers 500."""
+        """Run the application; its failure answers 500 before the handshake, closes 1011 after it."""
         try:
             result = await self.app(self.scope, self.receive, self.send)
         except ClientDisconnected:
@@ -416,6 +416,8 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         except BaseException:
             _logger.exception("Exception in ASGI application\n")
             self._send_500()
+            if self._state == _OPEN:  # after accept: close 1011 as every wsframe layer does, not drop TCP
+                self._close({"code": _driver.CODE_INTERNAL, "reason": _driver.REASON_INTERNAL})
         else:
             if self._state == _HANDSHAKE or self._state == _RESPONSE and self._response is not None:
                 _logger.error("ASGI callable returned without completing handshake.")
