@@ -86,7 +86,7 @@ def websocket_implementation(request):
     return request.param
 EOF
 
-export PYTHONPATH="$work/plugins"
+export PYTHONPATH="$work/plugins${PYTHONPATH:+:$PYTHONPATH}"
 failed=()
 summary=()
 passed_total=0

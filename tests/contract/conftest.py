@@ -29,6 +29,9 @@ _UVICORN = {
     "test_huge_headers_rejected": _HEAD + " (its own head limits, h11_max_incomplete_event_size), not ours",
     "test_an_extension_exception_is_not_on_the_wire": ("WSFrameProtocol negotiates permessage-deflate only: "
                                                        "neither Limits nor the protocol take other extensions"),
+    "test_application_error_closes_1011": ("an ASGI application that raises after accept: WSFrameProtocol "
+                                           "drops TCP (the peer sees 1006), as uvicorn's own protocols do and "
+                                           "uvicorn's test_duplicate_handshake requires"),
 }
 
 # (layer, test function name) -> why that layer fails it today.

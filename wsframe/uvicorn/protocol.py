@@ -1,38 +1,32 @@
 """uvicorn's WebSocket protocol contract, implemented on wsframe's sans-I/O ServerConnection.
 
-``uvicorn --ws wsframe.uvicorn:WSFrameProtocol app:app``: uvicorn's HTTP
-protocol replays the upgrade request through ``connection_made`` and
-``data_received`` and hands the transport over; from there this
-``asyncio.Protocol`` feeds bytes to a :class:`wsframe.ServerConnection`
-(``auto_accept=False``) and speaks ASGI (spec 2.4) with the application:
-``websocket.accept`` (subprotocol, headers), ``websocket.close`` before
-accept (403), ``websocket.http.response.start/body`` (denial responses),
-messages, close, and ``websocket.disconnect``.
+``uvicorn --ws wsframe.uvicorn:WSFrameProtocol app:app``: uvicorn's HTTP protocol replays the
+upgrade request through ``connection_made`` and ``data_received`` and hands the transport over; from
+there this ``asyncio.Protocol`` feeds bytes to a :class:`wsframe.ServerConnection`
+(``auto_accept=False``) and speaks ASGI (spec 2.4) with the application: ``websocket.accept``
+(subprotocol, headers), ``websocket.close`` before accept (403),
+``websocket.http.response.start/body`` (denial responses), messages, close, and
+``websocket.disconnect``.
 
-Per message it costs the two ASGI dicts and nothing else: received messages
-go straight to a waiting ``receive()`` (its future is the only one created,
-and only when the application waits) or into a deque; replies are written at
-once, or, while the application still has queued messages to read, coalesced
-into one ``transport.write`` (one ``call_soon`` per batch bounds the delay).
-Reads pause while messages wait unread (uvicorn's behaviour) and resume when
-the application has taken them. The transport rules are those of every wsframe
-layer (:mod:`wsframe._driver`): a peer error that arrives while the
-application has a message it has not answered (in the same read or a later
-one) is applied once the application asks for more (or after the grace
-period), so its answers go out before the close frame; after failing the
-connection (a peer error, 1009) the server half-closes and discards input
-until the peer's EOF (within the drain budget), so that unread input does not
-turn the close frame into a reset; replies are coalesced up to the one cap.
+Per message it costs the two ASGI dicts and nothing else: received messages go straight to a waiting
+``receive()`` (its future is the only one created, and only when the application waits) or into a
+deque; replies are written at once, or, while the application still has queued messages to read,
+coalesced into one ``transport.write`` (one ``call_soon`` per batch bounds the delay). Reads pause
+while messages wait unread (uvicorn's behaviour) and resume when the application has taken them. The
+transport rules are those of every wsframe layer (:mod:`wsframe._driver`): a peer error that arrives
+while the application has a message it has not answered (in the same read or a later one) is applied
+once the application asks for more (or after the grace period), so its answers go out before the
+close frame; after failing the connection (a peer error, 1009) the server half-closes and discards
+input until the peer's EOF (within the drain budget), so that unread input does not turn the close
+frame into a reset; replies are coalesced up to the one cap.
 
-Limits: a :class:`wsframe.limits.Limits` (``WSFrameProtocol(..., limits=)``,
-or :meth:`WSFrameProtocol.with_limits` for ``--ws``); uvicorn's config
-overrides its fields. Config used: ``ws_max_size`` (close 1009; the fragment
-cap is derived from it), ``ws_ping_interval``/
-``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``,
-``root_path``, ``server_header``/``date_header`` (uvicorn's default headers on
-the handshake responses). ``ws_max_queue`` is not used: reads pause as soon
-as one message waits unread, so the queue holds at most the messages of one
-read (uvicorn's websockets-sansio and wsproto implementations do the same).
+Limits: a :class:`wsframe.limits.Limits` (``WSFrameProtocol(..., limits=)``, or
+:meth:`WSFrameProtocol.with_limits` for ``--ws``); uvicorn's config overrides its fields. Config
+used: ``ws_max_size`` (close 1009; the fragment cap is derived from it), ``ws_ping_interval``/
+``ws_ping_timeout`` (keepalive, close 1011), ``ws_per_message_deflate``, ``root_path``,
+``server_header``/``date_header`` (uvicorn's default headers on the handshake responses).
+``ws_max_queue`` is not used: reads pause as soon as one message waits unread, so the queue holds at
+most the messages of one read (uvicorn's websockets-sansio and wsproto implementations do the same).
 """
 
 from __future__ import annotations
@@ -159,6 +153,11 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         self._eof = False
         self._abort_timer: Optional[asyncio.TimerHandle] = None
         self._sweep: Optional[Sweep] = None  # the deadlines are checked once the application accepted
+
+    @property
+    def ping_timer(self) -> Optional[asyncio.TimerHandle]:  # uvicorn's name: the keepalive timer, or None
+        sweep = self._sweep
+        return sweep.handle if sweep is not None and self.limits.ping_interval is not None else None
 
     # -- asyncio.Protocol ----------------------------------------------------------
 
@@ -408,7 +407,8 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
     # -- the ASGI side ---------------------------------------------------------------------
 
     async def run_asgi(self) -> None:
-        """Run the application; its failure answers 500 before the handshake, closes 1011 after it."""
+        """Run the application; its failure answers 500 before the handshake, and drops TCP after it
+        (the peer sees 1006), as uvicorn's own protocols do and uvicorn's test suite expects."""
         try:
             result = await self.app(self.scope, self.receive, self.send)
         except ClientDisconnected:
@@ -416,8 +416,6 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
         except BaseException:
             _logger.exception("Exception in ASGI application\n")
             self._send_500()
-            if self._state == _OPEN:  # after accept: close 1011 as every wsframe layer does, not drop TCP
-                self._close({"code": _driver.CODE_INTERNAL, "reason": _driver.REASON_INTERNAL})
         else:
             if self._state == _HANDSHAKE or self._state == _RESPONSE and self._response is not None:
                 _logger.error("ASGI callable returned without completing handshake.")
