@@ -15,7 +15,7 @@ host=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 passed=0 failed=0 bad=()
-for v in ${WSFRAME_WHEEL_PYTHONS:-"$host 3.14 3.15"}; do
+for v in ${WSFRAME_WHEEL_PYTHONS:-$host 3.14 3.15}; do
     echo; echo "=== wheel for CPython $v"
     log="$work/$v.log"
     t0=$(date +%s)

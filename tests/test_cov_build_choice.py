@@ -58,12 +58,22 @@ def test_without_the_switch_the_c_kernels_are_chosen_when_built(monkeypatch):
 
 
 def test_an_extension_that_cannot_be_imported_falls_back_to_the_twin(monkeypatch):
-    for switch in SWITCHES:
+    for switch in SWITCHES + ("WSFRAME_REQUIRE_SPEEDUPS",):  # (CI requires them; this test removes them)
         monkeypatch.delenv(switch, raising=False)
     block(monkeypatch, "_parser_c")
     block(monkeypatch, "_speedups")
     copy = fresh_copy(wsframe.codec, "wsframe._codec_choice_missing")
     assert copy.implementation.__name__ == "wsframe._codec_py" and not copy.speedups_enabled
+
+
+def test_a_missing_extension_is_an_error_when_required(monkeypatch):
+    for switch in SWITCHES:
+        monkeypatch.delenv(switch, raising=False)
+    monkeypatch.setenv("WSFRAME_REQUIRE_SPEEDUPS", "1")
+    block(monkeypatch, "_parser_c")
+    block(monkeypatch, "_speedups")
+    with pytest.raises(ImportError, match="WSFRAME_REQUIRE_SPEEDUPS is set"):
+        fresh_copy(wsframe.codec, "wsframe._codec_choice_required")
 
 
 def test_the_connection_follows_the_codec_to_the_uncompiled_source(monkeypatch):
