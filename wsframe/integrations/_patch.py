@@ -79,6 +79,15 @@ class Patcher:
         self._saved.append((owner, name, had, vars(owner).get(name)))
         setattr(owner, name, value)
 
+    def set_all(self, replacements: Iterable[Tuple[Any, str, Any]]) -> None:
+        """``set`` each (owner, name, value), all or nothing: a failure restores what was set."""
+        try:
+            for owner, name, value in replacements:
+                self.set(owner, name, value)
+        except BaseException:  # pragma: no cover - setattr on a class does not fail
+            self.restore()
+            raise
+
     def restore(self) -> None:
         while self._saved:
             owner, name, had, old = self._saved.pop()

@@ -85,12 +85,7 @@ def install() -> None:
         (frame_cls, "serialize", make_serialize(frame_cls.serialize, _counters)),
     ]
     _counters.reset()
-    try:
-        for owner, name, value in replacements:
-            _patcher.set(owner, name, value)
-    except BaseException:  # pragma: no cover - setattr on a class does not fail
-        _patcher.restore()
-        raise
+    _patcher.set_all(replacements)
 
 
 def uninstall() -> None:

@@ -78,12 +78,7 @@ def install() -> None:
         (conn_mod.Connection, "send", make_connection_send(conn_mod, events_mod, _counters)),
     ]
     _counters.reset()
-    try:
-        for owner, name, value in replacements:
-            _patcher.set(owner, name, value)
-    except BaseException:  # pragma: no cover - setattr on a class does not fail
-        _patcher.restore()
-        raise
+    _patcher.set_all(replacements)
 
 
 def uninstall() -> None:
