@@ -43,7 +43,10 @@ import os
 import re
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from ._extension_header import TOKEN as _TOKEN_S
+from ._extension_header import build_extension_header, parse_extension_header
 from .exceptions import HandshakeError, InvalidHandshake, InvalidStatus
+from .extensions import ExtensionParams
 
 if TYPE_CHECKING:  # pragma: no cover
     from .codec import BytesLike
@@ -75,10 +78,8 @@ DEFAULT_MAX_HEADER_SIZE = 16384
 DEFAULT_MAX_HEADERS = 128
 
 #: One negotiated or offered extension's parameters: [(name, value or None)].
-ExtensionParams = List[Tuple[str, Optional[str]]]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_TOKEN_S = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # field-value: VCHAR / obs-text / SP / HTAB (no other control characters).
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET = re.compile(rb"[\x21-\x7e]+\Z")
@@ -567,56 +568,3 @@ def validate_response(response: Response, key: str, subprotocols: Sequence[str] 
     if protos[0] not in subprotocols:
         raise InvalidHandshake(f"server selected subprotocol {protos[0]!r}, which was not offered", status)
     return protos[0]
-
-
-# ---------------------------------------------------------------------------
-# Sec-WebSocket-Extensions (RFC 6455 9.1)
-# ---------------------------------------------------------------------------
-
-_EXT_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_EXT_PARAM = re.compile(rf"\s*({_EXT_TOKEN})\s*(?:=\s*({_EXT_TOKEN}|\"[^\"\\]*\"))?\s*\Z")
-
-
-def parse_extension_header(values: Iterable[str], status: int = 400) -> List[Tuple[str, ExtensionParams]]:
-    """Parse ``Sec-WebSocket-Extensions`` values into [(name, [(param, value|None)])].
-
-    Quoted-string values are unquoted and must then be tokens (RFC 6455 9.1).
-    Raises InvalidHandshake(``status``) on malformed syntax.
-    """
-    out: List[Tuple[str, ExtensionParams]] = []
-    for value in values:
-        for item in value.split(","):
-            if not item.strip(" \t"):
-                continue
-            parts = item.split(";")
-            name = parts[0].strip(" \t")
-            if not _TOKEN_S.match(name):
-                raise InvalidHandshake("malformed Sec-WebSocket-Extensions header", status)
-            params: ExtensionParams = []
-            for part in parts[1:]:
-                m = _EXT_PARAM.match(part)
-                if m is None:
-                    raise InvalidHandshake("malformed Sec-WebSocket-Extensions header", status)
-                pvalue = m.group(2)
-                if pvalue is not None and pvalue.startswith('"'):
-                    pvalue = pvalue[1:-1]
-                    if not _TOKEN_S.match(pvalue):
-                        raise InvalidHandshake("malformed Sec-WebSocket-Extensions header", status)
-                params.append((m.group(1), pvalue))
-            out.append((name, params))
-    return out
-
-
-def build_extension_header(items: Iterable[Tuple[str, ExtensionParams]]) -> str:
-    """Format [(name, params)] as a ``Sec-WebSocket-Extensions`` value."""
-    out = []
-    for name, params in items:
-        if not _TOKEN_S.match(name):
-            raise ValueError(f"invalid extension name {name!r}")
-        text = name
-        for pname, pvalue in params:
-            if not _TOKEN_S.match(pname) or (pvalue is not None and not _TOKEN_S.match(pvalue)):
-                raise ValueError(f"invalid extension parameter {pname!r}={pvalue!r}")
-            text += f"; {pname}" if pvalue is None else f"; {pname}={pvalue}"
-        out.append(text)
-    return ", ".join(out)
