@@ -18,6 +18,7 @@ cdef extern from "Python.h":
     bint PyUnicode_Check(object o)
     bint PyUnicode_CheckExact(object o)
     bint PyLong_CheckExact(object o)
+    long PyLong_AsLongAndOverflow(object o, int *overflow) except? -1
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
 
@@ -410,10 +411,13 @@ cdef inline Py_ssize_t _plain_payload(object payload, const uint8_t **src) noexc
 cdef inline int _data_op(object opcode) noexcept:
     """TEXT or BINARY as a C int when ``opcode`` is exactly that int, else 0."""
     cdef long op
+    cdef int overflow = 0
     if not PyLong_CheckExact(opcode):
         return 0
-    op = <long>opcode
-    return <int>op if op == 1 or op == 2 else 0
+    # An exact int cannot fail to convert; one past a C long only overflows
+    # (noexcept: a raised OverflowError would be printed and swallowed).
+    op = PyLong_AsLongAndOverflow(opcode, &overflow)
+    return <int>op if not overflow and (op == 1 or op == 2) else 0
 
 
 cpdef write_data(out, opcode, payload, bint client):
