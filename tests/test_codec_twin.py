@@ -126,7 +126,7 @@ def _server() -> ServerConnection:
 def _messages(size: int, count: int, kind: str):
     rng = random.Random(size + count)
     out = []
-    for i in range(count):
+    for _ in range(count):
         if kind == "binary":
             out.append(rng.randbytes(size))
         elif kind == "ascii":
