@@ -179,3 +179,11 @@ def test_invalid_utf8_after_ascii_reads_fails_with_1007(step):
     events = _receive(wire, step)
     assert events and not any(isinstance(e, TextMessage) for e in events)
     assert isinstance(events[-1], Closed) and events[-1].code == 1007
+
+
+def test_mask_strategy_benchmark_checks_every_strategy():
+    """benchmarks/twin_mask.py times only strategies that mask correctly."""
+    twin_mask = pytest.importorskip("benchmarks.twin_mask")
+    assert {"twin", "bigint", "translate-from-bytes"} <= set(twin_mask.strategies())
+    rates = twin_mask.measure(1500, repeats=1, budget=0.0)
+    assert set(rates) == set(twin_mask.strategies()) and all(r > 0 for r in rates.values())

@@ -71,16 +71,17 @@ def _check_mask(mask: BytesLike) -> bytes:
     return view.tobytes()
 
 
-# From this size on, masking is four strided bytes.translate passes over a
-# bytearray copy, one 256-byte table per key byte, what wsproto does; below
-# it one big-integer XOR (int.from_bytes, ^, to_bytes) is faster. Measured
-# (benchmarks/bench_mask.py, "mask_twin"): the passes run at about 900 MiB/s
-# from 1 KiB to 1 MiB on CPython 3.10-3.13, the big-integer XOR at 400-700
-# MiB/s (from_bytes and to_bytes each cost more than a pass), and the passes
-# on a bytearray beat the same passes from bytes into a new buffer by 1.5x.
+# From this size on, masking is four strided bytearray.translate passes (a
+# 256-byte table per key byte) over a bytearray copy, as wsproto does; below
+# it one big-integer XOR (int.from_bytes ^ key -> to_bytes) is as fast.
+# `python -m benchmarks.twin_mask` compares them: from 4 KiB to 1 MiB the
+# passes ran at 750-900 MiB/s, the big-integer XOR at 400-700 (from_bytes and
+# to_bytes each cost over half of the four passes) and the old passes, from
+# strided slices of bytes into a new buffer, at about 600 (bytes slicing and
+# bytes.translate run at half the speed of bytearray's).
 _TRANSLATE_MIN = 1024
 # _XOR_TABLES[k]: the 256-byte bytes.translate table of x -> x ^ k, all 256
-# made at import by one big-integer XOR each (about 0.3 ms, 74 KB).
+# made at import by one big-integer XOR each (well under 1 ms; 74 KB).
 _IDENTITY = int.from_bytes(bytes(range(256)), "little")
 _EVERY_BYTE = int.from_bytes(b"\x01" * 256, "little")
 _XOR_TABLES = [(_IDENTITY ^ k * _EVERY_BYTE).to_bytes(256, "little") for k in range(256)]
