@@ -31,7 +31,6 @@ __all__ = [
 BytesLike = Union[bytes, bytearray, memoryview]
 
 
-
 _NOT_CONTIGUOUS = "memoryview: underlying buffer is not C-contiguous"
 
 
