@@ -462,33 +462,36 @@ def _frame_header(op: int, n: int, masked: bool) -> bytes:
     return bytes((0x80 | op, m | 127)) + n.to_bytes(8, "big")
 
 
-def receive_input(cfg: Config, count: int, size: int):
-    """(chunks, wire, expected str messages): ``count`` masked TEXT frames of
-    ``size`` bytes, every text and mask key different, the wire cut into
-    ``cfg.receive_chunk``-byte chunks regardless of frame boundaries."""
+def receive_input(cfg: Config, count: int, size: int, binary: bool = False):
+    """(chunks, wire, expected messages): ``count`` masked TEXT frames (str
+    messages) or BINARY frames (random bytes) of ``size`` bytes, every payload
+    and mask key different, the wire cut into ``cfg.receive_chunk``-byte
+    chunks regardless of frame boundaries."""
 
     def build():
-        rng = random.Random(size * 7 + count)
+        rng = random.Random(size * 7 + count + binary)
         wire = bytearray()
         expected = []
         for i in range(count):
-            text = _text(rng, size, i)
-            payload = text.encode()
+            message = rng.randbytes(size) if binary else _text(rng, size, i)
+            payload = message if binary else message.encode()
             key = rng.randbytes(4)
-            wire += _frame_header(OP_TEXT, len(payload), True) + key + ref_mask(payload, key)
-            expected.append(text)
+            wire += _frame_header(OP_BINARY if binary else OP_TEXT, len(payload), True) + key + ref_mask(payload, key)
+            expected.append(message)
         wire = bytes(wire)
         step = cfg.receive_chunk
         return [wire[i : i + step] for i in range(0, len(wire), step)], wire, expected
 
-    return _memo(("receive", cfg.receive_chunk, count, size), build)
+    return _memo(("receive", cfg.receive_chunk, count, size, binary), build)
 
 
-def _receive(impl: str, p: Param, cfg: Config) -> Bench:
+def _receive(impl: str, p: Param, cfg: Config, binary: bool = False) -> Bench:
     count, size = p.value
     ad = _adapter(impl, "receiver")
     rx = ad.receiver()
-    chunks, wire, expected = receive_input(cfg, count, size)
+    chunks, wire, expected = receive_input(cfg, count, size, binary)
+    # Binary: bytes, or wsproto's bytearray (its Message.data as delivered; copying it would bill wsproto a copy).
+    kinds = (bytes, bytearray) if binary else (str,)
 
     def check():
         n = rx.receive(rx.new(), chunks)  # the timed path counts what it delivers
@@ -496,7 +499,7 @@ def _receive(impl: str, p: Param, cfg: Config) -> Bench:
         got = rx.collect(rx.new(), chunks)
         assert len(got) == len(expected), f"{impl}: delivered {len(got)} messages, expected {len(expected)}"
         for i, (g, e) in enumerate(zip(got, expected)):
-            assert type(g) is str, f"{impl}: message {i} delivered as {type(g).__name__}, not str"
+            assert type(g) in kinds, f"{impl}: message {i} delivered as {type(g).__name__}, not {kinds[0].__name__}"
             assert g == e, f"{impl}: message {i} is {g[:40]!r}..., expected {e[:40]!r}..."
         # Split in 7-byte pieces (frames and headers cut everywhere): the same messages.
         end = min(len(wire), max(7 * 3000, 2 * (size + 14)))
@@ -505,7 +508,7 @@ def _receive(impl: str, p: Param, cfg: Config) -> Bench:
         assert got and got == expected[: len(got)], f"{impl}: wrong messages from 7-byte chunks"
 
     return Bench(
-        "receive", p.label, impl, count, "msgs", check,
+        "receive_binary" if binary else "receive", p.label, impl, count, "msgs", check,
         setup=rx.new, run=partial(rx.receive, chunks=chunks),
     )
 
@@ -724,6 +727,13 @@ CASES: Dict[str, Case] = {
             _receive, "msgs",
         ),
         Case(
+            "receive_binary", "Receive path: masked BINARY messages in 64 KiB chunks to delivered bytes messages "
+            "(the receive sizes), server side: the pure-Python twin against wsproto (pure Python too)",
+            ("wsframe-c", "wsframe-py", "wsproto"),
+            lambda cfg: [Param(size_label(size), (n, size)) for n, size in cfg.receive],
+            partial(_receive, binary=True), "msgs",
+        ),
+        Case(
             "send", "Send path: send_text/send_binary + data_to_send() per message (10,000 x 16 B and "
             "5,000 x 1 KiB text and binary, 1,000 x 4 KiB binary), server and client role, output collected",
             ("wsframe-c", "wsframe-py", "picows", "aiohttp", "websockets", "wsproto"),
@@ -802,6 +812,9 @@ TARGETS: Tuple[Target, ...] = (
     Target("receive", "picows", 3.5, ("16B",)),
     Target("receive", "aiohttp", 2.0, ("16B",)),
     Target("receive", "websockets", 5.0, ("16B",)),
+    # Issue 19: the pure-Python twin receives at least as fast as wsproto (pure Python) at every size.
+    Target("receive", "wsproto", 1.0, impl="wsframe-py"),
+    Target("receive_binary", "wsproto", 1.0, impl="wsframe-py"),
     Target("send", "picows", 1.0, tuple(f"{kind}{size}-{role}" for size in ("16B", "1KiB") for kind in ("text", "bin")
                                         for role in ("server", "client"))),
 )
