@@ -104,6 +104,9 @@ class ServerWebSocket(WebSocket):
             self._task = self._loop.create_task(self._run(False))
 
     # Pub/sub (wsframe.asyncio._pubsub); the last four are wsframe.pubsub's Subscriber interface.
+    # send and close write the published frames still waiting for this loop pass first (order).
+    send = _ps.send  # type: ignore[assignment]
+    close = _ps.close  # type: ignore[assignment]
     subscribe = _ps.subscribe
     unsubscribe = _ps.unsubscribe
     publish = _ps.publish_others
@@ -267,8 +270,8 @@ class Server:
 
     # Pub/sub (wsframe.asyncio._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
-    _ps_pending: Optional[list] = None
-    _ps_runs: Any = ()  # bursts are joined on the selectors server only; its ws handle (serve(app=)) checks this
+    _ps_runs: Any = ()  # the PubSub's pending runs: not empty while a burst waits (send/close check)
+    _ps_scheduled = False  # a flush of the runs is queued with call_soon
     pubsub = _ps.pubsub
     publish = _ps.publish
     broadcast = _ps.broadcast
