@@ -407,8 +407,8 @@ QUICK = ["--subs", "1000", "--passes", "2", "--rounds", "2", "--cases", "1x16", 
 
 def run_mode(mode: str, out_dir: Path) -> int:
     """``python -m benchmarks --pubsub``: a bounded run (--quick: 1,000 subscribers, 16 B, about
-    a minute; --full: every server at 1,000 and 10,000). Writes pubsub.md/.json in ``out_dir``."""
-    argv = QUICK if mode != "full" else ["--passes", "3"]
+    3 minutes; --full: every server at 1,000 and 10,000). Writes pubsub.md/.json in ``out_dir``."""
+    argv = QUICK if mode != "full" else ["--passes", "2"]
     out_dir.mkdir(parents=True, exist_ok=True)
     return main([*argv, "--out", str(out_dir / "pubsub.json"), "--md", str(out_dir / "pubsub.md")])
 
