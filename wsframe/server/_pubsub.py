@@ -1,9 +1,10 @@
 """Pub/sub on the selectors server: the methods :class:`~wsframe.server.Server` and its
 :class:`~wsframe.server.app.ServerWebSocket` take from here (one line each in those classes).
 
-A published frame is appended to the subscriber transport's output buffer (after what the
-application already sent on it), and every transport written to during a loop pass is sent
-with one ``send`` at the end of that pass (:func:`flush`, queued on the server's calls).
+Every publish of a loop pass is recorded once (``PubSub.defer``); at the end of the pass
+(:func:`flush`, queued on the server's calls) the runs of frames are joined and appended to
+each subscriber transport's output buffer (after what the application already sent on it),
+and every transport written to is sent with one ``send``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _set_pubsub(server: Any, value: Any) -> None:
     server._pubsub = value
     if hasattr(value, "flush_runs"):  # bursts joined per loop pass (PubSub.flush_runs)
         value.batch = lambda: server._calls.append(server._pubsub_flush)
+        value.defer = True  # even the first publish of a pass waits: one append per subscriber per burst
         server._ps_runs = value._runs
 
 
