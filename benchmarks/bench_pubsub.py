@@ -80,6 +80,28 @@ async def main():
 asyncio.run(main())
 """
 
+WSFRAME_ASYNCIO_APP = r"""
+import asyncio, sys
+from wsframe.asyncio import serve
+from wsframe.server import Application
+port = int(sys.argv[1])
+MSG = (b'{"sym": "ABC", "px": 101.25, "qty": 300} ' * 64)
+class A(Application):
+    def on_open(self, ws):
+        ws.subscribe("all")
+    def on_message(self, ws, data):
+        _, k, size = data.split()
+        msg = MSG[:int(size)]
+        publish = ws.server.publish
+        for _ in range(int(k)):
+            publish("all", msg)
+async def main():
+    async with serve(app=A(), host="127.0.0.1", port=port, compression=None, max_connections=30000,
+                     backlog=4096) as s:
+        await s.serve_forever()
+asyncio.run(main())
+"""
+
 WEBSOCKETS = r"""
 import asyncio, sys
 from websockets.asyncio.server import broadcast, serve
@@ -143,6 +165,7 @@ SERVERS = {
     "wsframe publish (selectors)": (WSFRAME_SELECTORS, "publish", "plain"),
     "wsframe ws.send loop (selectors)": (WSFRAME_SELECTORS, "loop", "plain"),
     "wsframe publish (asyncio)": (WSFRAME_ASYNCIO, "", "plain"),
+    "wsframe publish (asyncio, serve(app=))": (WSFRAME_ASYNCIO_APP, "", "plain"),
     "websockets broadcast()": (WEBSOCKETS, "", "plain"),
     "picows transport.send loop": (PICOWS, "", "plain"),
     "npm ws clients.forEach(send)": (NODE_WS, "node", "plain"),
@@ -334,7 +357,63 @@ def cross(n: int, workers: int, rounds: int, exes: dict, tmp: Path) -> dict:
     return out
 
 
-def main(argv=None) -> None:
+PUBLISHERS = ("wsframe publish (selectors)", "wsframe publish (asyncio)", "wsframe publish (asyncio, serve(app=))")
+# (peer, how the ratio reads, target for single publishes, target for bursts): the issue's targets.
+PEERS = (
+    ("websockets broadcast()", "x less CPU", 1.5, 8.0),
+    ("npm ws clients.forEach(send)", "x less CPU", 2.0, 8.0),
+    ("picows transport.send loop", "x less CPU", None, None),
+    ("wsframe ws.send loop (selectors)", "x less CPU", 1.0, 1.0),
+    ("C floor (same prebuilt frames)", "x the floor's CPU", 1.3, 1.3),
+)
+
+
+def ratios(out: dict) -> list:
+    """Every publisher against every peer measured in the same run, with the issue's target."""
+    rows = []
+    for key, v in out.items():
+        n, case, name = key.split("|")
+        if name not in PUBLISHERS:
+            continue
+        k = int(case.split("x")[0])
+        for peer, reads, single, burst in PEERS:
+            p = out.get(f"{n}|{case}|{peer}")
+            if p is None:
+                continue
+            floor = reads.endswith("floor's CPU")
+            r = v["cpu_us_per_msg"] / p["cpu_us_per_msg"] if floor else p["cpu_us_per_msg"] / v["cpu_us_per_msg"]
+            target = single if k == 1 else burst
+            if peer.endswith("(selectors)") and not name.endswith("(selectors)"):
+                target = None  # the user loop runs on the selectors server: no target for the others
+            met = None if target is None else (r <= target if floor else r >= target)
+            rows.append({"n": int(n), "case": case, "server": name, "vs": peer, "ratio": r, "reads": reads,
+                         "target": target, "met": met})
+    return rows
+
+
+def ratio_table(rows: list) -> str:
+    lines = ["| N | K x bytes | server | vs | ratio | target | |", "|---|---|---|---|---:|---:|---|"]
+    for r in rows:
+        t = "" if r["target"] is None else (("≤ " if "floor" in r["reads"] else "≥ ") + f"{r['target']}")
+        met = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
+        lines.append(f"| {r['n']} | {r['case']} | {r['server']} | {r['vs']} | {r['ratio']:.2f}{r['reads']} | {t} | {met} |")
+    return "\n".join(lines)
+
+
+QUICK = ["--subs", "1000", "--passes", "2", "--rounds", "2", "--cases", "1x16", "10x16", "100x16",
+         "--servers", *PUBLISHERS, "wsframe ws.send loop (selectors)", "websockets broadcast()",
+         "npm ws clients.forEach(send)", "C floor (same prebuilt frames)"]
+
+
+def run_mode(mode: str, out_dir: Path) -> int:
+    """``python -m benchmarks --pubsub``: a bounded run (--quick: 1,000 subscribers, 16 B, about
+    3 minutes; --full: every server at 1,000 and 10,000). Writes pubsub.md/.json in ``out_dir``."""
+    argv = QUICK if mode != "full" else ["--passes", "2"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return main([*argv, "--out", str(out_dir / "pubsub.json"), "--md", str(out_dir / "pubsub.md")])
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--subs", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--passes", type=int, default=2)
@@ -345,6 +424,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cross", type=int, default=0, metavar="WORKERS",
                     help="instead: 1 process vs WORKERS processes joined by Redis, at the first --subs")
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "bench_pubsub.json"))
+    ap.add_argument("--md", default="", help="also write the tables (markdown) to this file")
     args = ap.parse_args(argv)
     _raise_nofile()
     tmp = Path(tempfile.mkdtemp(prefix="bench-pubsub-"))
@@ -357,7 +437,7 @@ def main(argv=None) -> None:
         with open(args.out, "w") as f:
             json.dump(res, f, indent=1)
         print(json.dumps(res, indent=1))
-        return
+        return 0
     table = {}
     failures = []
     try:
@@ -387,18 +467,20 @@ def main(argv=None) -> None:
                                    "msgs_per_s": statistics.median(s[1] for s in v),
                                    "last_ms": statistics.median(s[2] for s in v), "samples": len(v)}
            for (n, case, name), v in table.items()}
-    out["failures"] = failures  # type: ignore[assignment]
+    rows = ratios(out)
     with open(args.out, "w") as f:
-        json.dump(out, f, indent=1)
-    out.pop("failures")
-    print("| N | K x bytes | server | CPU µs/msg | msgs/s | last ms |\n|---|---|---|---:|---:|---:|")
+        json.dump({**out, "ratios": rows, "failures": failures}, f, indent=1)
+    lines = ["| N | K x bytes | server | CPU µs/msg | msgs/s | last ms |", "|---|---|---|---:|---:|---:|"]
     for key, v in out.items():
         n, case, name = key.split("|")
-        print(f"| {n} | {case} | {name} | {v['cpu_us_per_msg']:.3f} | {v['msgs_per_s']:,.0f} | {v['last_ms']:.1f} |")
-    for f in failures:
-        print("FAILED:", f)
+        lines.append(f"| {n} | {case} | {name} | {v['cpu_us_per_msg']:.3f} | {v['msgs_per_s']:,.0f} | {v['last_ms']:.1f} |")
+    md = "\n".join(lines) + "\n\n" + ratio_table(rows) + "\n" + "".join(f"\nFAILED: {f}" for f in failures)
+    print(md)
+    if args.md:
+        Path(args.md).write_text(md + "\n")
     print(f"(results: {args.out})", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -531,6 +531,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--server-only", metavar="REGEX", help="server benchmarks: the servers to run (regex on names)")
     ap.add_argument("--server-skip", metavar="REGEX", help="server benchmarks: servers not to run (regex on names)")
     ap.add_argument("--server-rows", metavar="REGEX", help="server benchmarks: the rows to run (regex, e.g. 'c64')")
+    ap.add_argument("--pubsub", action="store_true",
+                    help="also the fan-out benchmark, benchmarks/bench_pubsub.py (--quick: 1,000 subscribers,"
+                         " about 3 minutes; --full: 1,000 and 10,000, every server, about 25); writes pubsub.md/.json")
     ap.add_argument("--allow-pure-python", action="store_true",
                     help="time wsframe even when its C extension is not built (the numbers are then the"
                          " pure-Python codec's); refused by default")
@@ -607,6 +610,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"server benchmarks: {time.perf_counter() - t1:.0f} s")
         if not args.no_write:
             append_targets(args.out / "report.md", server_results, targets, results)
+    if args.pubsub:
+        from . import bench_pubsub
+
+        if bench_pubsub.run_mode(mode.name, args.out):
+            print("pub/sub benchmark: a server failed (see above)", file=sys.stderr)
     if args.publish and not wrong:
         copy_latest(args.out / "report.md", charts)
         copy_latest_servers(args.out)

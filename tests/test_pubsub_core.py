@@ -192,3 +192,31 @@ def test_runs_join_a_burst_until_flush_runs():
     assert [_msgs(f) for f in b.frames][-1] == [(1, b"6")]
     ps.flush_runs()  # nothing pending: no-op
     assert len(a.frames) == 4 and len(b.frames) == 3
+
+
+def test_deferred_runs_write_each_subscriber_once_per_pass_in_publish_order():
+    """defer (asyncio layers): even the first publish waits for flush_runs; publishes to other
+    topics start new runs instead of flushing, so the order across topics is kept."""
+    def _msgs(frame):
+        return [(f.opcode, f.payload) for f in _parse(frame)]
+
+    ps = PubSub()
+    scheduled = []
+    ps.batch = lambda: scheduled.append(1)
+    ps.defer = True
+    a, b = Rec(), Rec()
+    ps.subscribe(a, "t")
+    ps.subscribe(b, "t")
+    ps.subscribe(a, "u")
+    for m in ("1", "2"):
+        ps.publish("t", m)
+    ps.publish("u", "3")
+    ps.publish("t", "4")
+    assert a.frames == [] and b.frames == [] and scheduled == [1]  # nothing written, one flush asked
+    ps.flush_runs()
+    assert [_msgs(f) for f in a.frames] == [[(1, b"1"), (1, b"2")], [(1, b"3")], [(1, b"4")]]
+    assert [_msgs(f) for f in b.frames] == [[(1, b"1"), (1, b"2")], [(1, b"4")]]
+    ps.publish("t", "5")
+    assert scheduled == [1, 1]  # a new pass asks again
+    ps.flush_runs()
+    assert [_msgs(f) for f in b.frames][-1] == [(1, b"5")]

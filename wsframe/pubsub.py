@@ -176,6 +176,9 @@ class PubSub:
         # Bursts (see flush_runs): set by a layer that calls flush_runs at the end of
         # its loop pass and before anything else it writes to a connection.
         self.batch: Optional[Callable[[], Any]] = None
+        # With batch set: also the first publish of a pass waits for flush_runs (asyncio layers,
+        # whose writes go straight to the socket: one write per subscriber for the whole pass).
+        self.defer = False
         self._last: Any = None  # the split of the last publish this pass, while batching
         self._runs: List[List[Any]] = []  # [plain writes, topic, frames, messages]: not written yet
 
@@ -277,11 +280,13 @@ class PubSub:
             if self.batch is not None:
                 if split is self._last and split[0]:
                     return self._add_to_run(split, topic, message)
-                if self._runs:
-                    self.flush_runs()  # publish order across topics
+                if self._runs and not self.defer:
+                    self.flush_runs()  # publish order across topics (deferred: runs keep it)
                 if self._last is None:
                     self.batch()  # flush_runs at the end of this pass (ends the burst)
                 self._last = split
+                if self.defer and split[0]:
+                    return self._add_to_run(split, topic, message)
             return self._fan_out_split(split, topic, message)
         if self._runs:
             self.flush_runs()

@@ -1,9 +1,12 @@
-"""Pub/sub on the asyncio server: the methods :class:`~wsframe.asyncio.Server` and its
-:class:`~wsframe.asyncio.ServerWebSocket` take from here (one line each in those classes).
+"""Pub/sub on the asyncio server: the methods :class:`~wsframe.asyncio.Server`, its
+:class:`~wsframe.asyncio.ServerWebSocket` and the callback API's connection handle take from here.
 
-A published frame goes to a :class:`~wsframe.pubsub.TransportCork` put in front of the
-subscriber's transport until the loop's next pass: one write per connection for everything
-published to it meanwhile, after what the application already queued (order kept).
+Bursts are joined: every publish of one loop pass is recorded once (a run of frames in
+:class:`~wsframe.pubsub.PubSub`, nothing per subscriber), and one ``call_soon`` per pass
+writes each subscriber everything published to it with one ``transport.write`` (a single
+publish: the shared frame object itself). Order with the connection's own output: a
+``send``/``close`` while a run waits writes the runs first; replies the connection queued
+earlier (a batch not yet flushed) are written before the published frames.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..connection import State
-from ..pubsub import TransportCork
+from .connection import WebSocket as _WebSocket
 
 _OPEN = State.OPEN
 
@@ -20,12 +23,16 @@ def _get_pubsub(server: Any) -> Any:
     if server._pubsub is None:
         from ..pubsub import PubSub
 
-        server._pubsub = PubSub()
+        _set_pubsub(server, PubSub())
     return server._pubsub
 
 
 def _set_pubsub(server: Any, value: Any) -> None:
     server._pubsub = value
+    if hasattr(value, "flush_runs"):  # bursts joined per loop pass (PubSub.defer)
+        value.batch = lambda: _schedule(server)
+        value.defer = True
+        server._ps_runs = value._runs
 
 
 pubsub = property(_get_pubsub, _set_pubsub, doc="""This server's :class:`wsframe.pubsub.PubSub` (made
@@ -49,21 +56,23 @@ def broadcast(server: Any, connections: Iterable[Any], message: Any) -> int:
 def discard(server: Any, ws: Any) -> None:
     """``ws`` is gone: it leaves every topic."""
     if server._pubsub is not None:
-        server._pubsub.discard(ws)
+        server._pubsub.discard(getattr(ws, "ws", ws))  # serve(app=): the protocol's handle
 
 
-def _queued(server: Any, cork: TransportCork) -> None:
-    pending = server._ps_pending
-    if not pending:
-        pending = server._ps_pending = []
+def _schedule(server: Any) -> None:
+    if not server._ps_scheduled:
+        server._ps_scheduled = True
         server._loop.call_soon(_flush, server)
-    pending.append(cork)
 
 
 def _flush(server: Any) -> None:
-    pending, server._ps_pending = server._ps_pending, None
-    for cork in pending or ():
-        cork.uncork()  # one write per connection for everything since the last pass
+    server._ps_scheduled = False
+    server._pubsub.flush_runs()  # one write per subscriber for everything of this pass
+
+
+def write_runs(server: Any) -> None:
+    """Published frames not yet written go before what a connection sends now (order)."""
+    server._pubsub.flush_runs()
 
 
 # -- ServerWebSocket (the Subscriber interface of wsframe.pubsub) ------------------------------
@@ -84,6 +93,20 @@ def publish_others(ws: Any, topic: str, message: Any) -> int:
     return ws.server.pubsub.publish(topic, message, exclude=ws)
 
 
+def send(ws: Any, message: Any) -> Any:
+    """``WebSocket.send``, after the published frames still waiting for this pass (order)."""
+    if ws.server._ps_runs:
+        ws.server._pubsub.flush_runs()
+    return _WebSocket.send(ws, message)
+
+
+def close(ws: Any, code: int = 1000, reason: str = "") -> Any:
+    """``WebSocket.close``, after the published frames still waiting for this pass."""
+    if ws.server._ps_runs:
+        ws.server._pubsub.flush_runs()
+    return _WebSocket.close(ws, code, reason)
+
+
 def pubsub_write(ws: Any, frame: bytes, budget: int) -> int:
     """Write an already built frame (``wsframe.pubsub.Subscriber``)."""
     if ws.conn.state is not _OPEN or ws._lost:
@@ -91,10 +114,8 @@ def pubsub_write(ws: Any, frame: bytes, budget: int) -> int:
     t = ws.transport
     if t.get_write_buffer_size() + len(frame) > budget:
         return -2
-    if t.__class__ is not TransportCork:
-        ws._flush_now()  # replies this connection already queued go first
-        t = TransportCork(ws)  # until the loop's next pass: one write for all of it
-        _queued(ws.server, t)
+    if ws._flush_handle is not None:
+        ws._flush_now()  # replies this connection queued earlier go first
     t.write(frame)
     return 0
 

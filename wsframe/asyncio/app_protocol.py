@@ -23,7 +23,7 @@ from .. import _driver
 from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
-from ..server.app import ServerWebSocket as AppWebSocket
+from ._app_pubsub import AppWebSocket  # the selectors handle, with pub/sub writing to asyncio (fanout)
 from ..server.app import format_address
 from .protocol import ConnectionProtocol, logger
 from .server import Server

@@ -104,7 +104,15 @@ class ServerWebSocket(WebSocket):
             self._task = self._loop.create_task(self._run(False))
 
     # Pub/sub (wsframe.asyncio._pubsub); the last four are wsframe.pubsub's Subscriber interface.
-    subscribe = _ps.subscribe
+    def subscribe(self, topic: str) -> bool:
+        """Receive what is published to ``topic`` (see :mod:`wsframe.pubsub`)."""
+        if self.__class__ is ServerWebSocket:
+            # Only a subscriber can have published frames waiting for the end of the loop pass:
+            # from now on its send/close write them first (connections that never subscribe
+            # keep the plain, unchecked send).
+            self.__class__ = _Subscribed
+        return _ps.subscribe(self, topic)
+
     unsubscribe = _ps.unsubscribe
     publish = _ps.publish_others
     pubsub_write = _ps.pubsub_write
@@ -146,6 +154,14 @@ class ServerWebSocket(WebSocket):
                 self._process()
             self._start_close(1011, "internal error")
         await self.close()
+
+
+class _Subscribed(ServerWebSocket):
+    """A :class:`ServerWebSocket` that subscribed: ``send`` and ``close`` write the published
+    frames still waiting for this loop pass first (order)."""
+
+    send = _ps.send  # type: ignore[assignment]
+    close = _ps.close  # type: ignore[assignment]
 
 
 class Server:
@@ -267,8 +283,8 @@ class Server:
 
     # Pub/sub (wsframe.asyncio._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
-    _ps_pending: Optional[list] = None
-    _ps_runs: Any = ()  # bursts are joined on the selectors server only; its ws handle (serve(app=)) checks this
+    _ps_runs: Any = ()  # the PubSub's pending runs: not empty while a burst waits (send/close check)
+    _ps_scheduled = False  # a flush of the runs is queued with call_soon
     pubsub = _ps.pubsub
     publish = _ps.publish
     broadcast = _ps.broadcast

@@ -1,9 +1,10 @@
 """Pub/sub on the selectors server: the methods :class:`~wsframe.server.Server` and its
 :class:`~wsframe.server.app.ServerWebSocket` take from here (one line each in those classes).
 
-A published frame is appended to the subscriber transport's output buffer (after what the
-application already sent on it), and every transport written to during a loop pass is sent
-with one ``send`` at the end of that pass (:func:`flush`, queued on the server's calls).
+Every publish of a loop pass is recorded once (``PubSub.defer``); at the end of the pass
+(:func:`flush`, queued on the server's calls) the runs of frames are joined and appended to
+each subscriber transport's output buffer (after what the application already sent on it),
+and every transport written to is sent with one ``send``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def _set_pubsub(server: Any, value: Any) -> None:
     server._pubsub = value
     if hasattr(value, "flush_runs"):  # bursts joined per loop pass (PubSub.flush_runs)
         value.batch = lambda: server._calls.append(server._pubsub_flush)
+        value.defer = True  # even the first publish of a pass waits: one append per subscriber per burst
         server._ps_runs = value._runs
 
 
@@ -140,15 +142,26 @@ def pubsub_write(ws: Any, frame: bytes, budget: int) -> int:
     if t.phase != PHASE_OPEN or conn.state is not _OPEN:
         return -1
     out = t.out
-    # Output of ws.send/close/ping not yet taken (only while dirty) goes first.
-    pending = conn.data_to_send() if t.dirty else b""
     if out is None:
-        # Nothing waiting for the socket: one send at the end of the loop pass.
-        out = pending if pending.__class__ is bytearray else bytearray(pending)
+        if not t.dirty:  # the common case (an idle subscriber), inline: one copy, one send at the end of the pass
+            if len(frame) > budget:
+                return -2
+            t.out = bytearray(frame)
+            server = t.server
+            pending = server._ps_pending
+            if not pending:
+                if pending is None:
+                    pending = server._ps_pending = []
+                server._calls.append(server._pubsub_flush)  # the loop's next pass, before its poll waits
+            pending.append(t)
+            return 0
+        # Output of ws.send/close/ping not yet taken goes first.
+        taken = conn.data_to_send()
+        out = taken if taken.__class__ is bytearray else bytearray(taken)
         t.out = out
         queued(t.server, t)
-    elif pending:
-        out += pending
+    elif t.dirty:
+        out += conn.data_to_send()
     if len(out) + len(frame) > budget:
         return -2
     out += frame
