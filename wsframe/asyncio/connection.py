@@ -27,11 +27,27 @@ from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable,
                     Union)
 
 from .. import events as _ev
+from ..codec import speedups_enabled
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
 from .fragments import send_fragments
 from ..limits import Limits
 from .protocol import ConnectionProtocol, logger
+
+try:
+    import cython
+except ImportError:  # pure Python without Cython installed: never compiled
+
+    class cython:  # type: ignore[no-redef]  # noqa: N801 - stands in for Cython's shadow module
+        compiled = False
+
+
+# Compiled, the core's base is the compiled transport driver (its C type comes
+# from _connection_c.pxd's cimport); uncompiled, whichever protocol.py chose.
+if not cython.compiled:
+    from .protocol import _ProtocolCore
+else:
+    from ._protocol_c import _ProtocolCore  # type: ignore[no-redef]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -57,15 +73,8 @@ def _quiet_exception(fut: Any, exc: BaseException) -> None:
         fut.exception()  # retrieved: no "never retrieved" warning for ignored pong waiters
 
 
-class WebSocket(ConnectionProtocol):
-    """An open WebSocket connection (server side: the handler's argument; client side: what
-    :func:`~wsframe.asyncio.connect` returns).
-
-    Attributes: ``request`` (server: the handshake request), ``response``
-    (client: the handshake response), ``subprotocol``, ``remote_address``,
-    ``local_address``, ``latency`` (seconds, of the last ping answered),
-    ``close_code``/``close_reason`` (None until closed), ``state``.
-    """
+class _WebSocketCore(_ProtocolCore):
+    """The logic of :class:`WebSocket` (compiled: an extension type, see _connection_c.pxd)."""
 
     def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Any = None) -> None:
@@ -495,3 +504,21 @@ class WebSocket(ConnectionProtocol):
 def _timeout_waiter(w: Any) -> None:
     if not w.done():
         w.set_exception(TimeoutError("no message within the timeout"))
+
+
+if not TYPE_CHECKING and not cython.compiled and speedups_enabled:
+    try:  # the same class compiled from this file (wsframe.asyncio._connection_c), when built
+        from ._connection_c import _WebSocketCore
+    except ImportError:  # pragma: no cover - built without it: the class above
+        pass
+
+
+class WebSocket(_WebSocketCore, ConnectionProtocol):
+    """An open WebSocket connection (server side: the handler's argument; client side: what
+    :func:`~wsframe.asyncio.connect` returns).
+
+    Attributes: ``request`` (server: the handshake request), ``response``
+    (client: the handshake response), ``subprotocol``, ``remote_address``,
+    ``local_address``, ``latency`` (seconds, of the last ping answered),
+    ``close_code``/``close_reason`` (None until closed), ``state``.
+    """
