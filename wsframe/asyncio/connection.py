@@ -394,7 +394,7 @@ class _WebSocketCore(_ProtocolCore):
             # Part of a batch: the replies go out together, when the batch is
             # answered or when the task yields (or past high_water bytes).
             unsent = self._unsent + len(message)  # type: ignore[arg-type]
-            if self._drv.may_coalesce(unsent):
+            if unsent < self._drv.coalesce_bytes:  # Driver.may_coalesce, inlined (per reply)
                 self._unsent = unsent
                 if self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._scheduled_flush)
