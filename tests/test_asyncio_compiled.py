@@ -78,3 +78,39 @@ def test_echo_and_close_through_the_chosen_build():
 
     asyncio.run(asyncio.wait_for(main(), 20))
     assert got == [f"m{i}" for i in range(50)]  # in order
+
+
+def test_a_message_after_a_cancelled_wait_is_not_lost():
+    """A task cancelled while ``async for`` waits leaves the waiter cancelled: the next message stays
+    queued for the next read instead of going to the dead waiter."""
+    got = []
+
+    async def main() -> None:
+        waiting = asyncio.Event()
+
+        async def handler(ws) -> None:
+            async def first():
+                return await ws.__anext__()
+
+            t = asyncio.ensure_future(first())
+            await asyncio.sleep(0)  # one loop pass: the task is waiting for a message
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
+            waiting.set()
+            for _ in range(100_000):  # bounded: until the read queued the message (the dead waiter is still set)
+                if ws._messages:
+                    break
+                await asyncio.sleep(0)
+            assert ws._messages, "the message was not queued"
+            async for message in ws:
+                await ws.send(message)
+
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            async with connect(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
+                await waiting.wait()
+                await ws.send("after the cancel")
+                got.append(await ws.recv())
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert got == ["after the cancel"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from asyncio import InvalidStateError
 from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple,
                     Union)
 
@@ -174,13 +175,21 @@ class _WebSocketCore(_ProtocolCore):
                 w = self._waiter
                 if w is not None:
                     self._waiter = None
-                    if not w.done():
-                        if self._iter_waiter:  # __anext__ awaits this future: give it the message
-                            d = q.popleft()
-                            self._qbytes -= len(d)
+                    # No done() call first: the waiter is done only when its task was cancelled.
+                    if self._iter_waiter:  # __anext__ awaits this future: give it the message
+                        d = q[0]
+                        try:
                             w.set_result(d)
+                        except InvalidStateError:
+                            pass  # cancelled meanwhile: the message stays queued
                         else:
+                            q.popleft()
+                            self._qbytes -= len(d)
+                    else:
+                        try:
                             w.set_result(None)
+                        except InvalidStateError:
+                            pass
                 if self._qbytes > self._high:
                     self._pause_reading()
         if conn.failure_pending:
