@@ -179,8 +179,29 @@ def extensions():
     # indices) and annotations that do not restrict argument types
     # (``data: bytes`` also takes a memoryview).
     plain = {"language_level": "3", "annotation_typing": False, "freethreading_compatible": True}
-    return built + cythonize(connection, compiler_directives=plain, build_dir="build/cython", quiet=True,
-                             force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
+    built += cythonize(connection, compiler_directives=plain, build_dir="build/cython", quiet=True,
+                       force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
+    # -- the asyncio layer (helper coro, issue 19): the cores of the transport
+    # driver, the WebSocket and the callback API's protocol, wsframe/asyncio/
+    # protocol.py, connection.py and app_protocol.py compiled with their
+    # _<name>_c.pxd (each source is also the pure-Python module, which takes
+    # the compiled class when built).
+    aio = [
+        Extension(
+            f"wsframe.asyncio._{name}_c",
+            sources=[f"wsframe/asyncio/{name}.py"],
+            depends=[f"wsframe/asyncio/_{name}_c.pxd"] + deps,
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        )
+        for name, deps in (("protocol", []), ("connection", ["wsframe/asyncio/_protocol_c.pxd"]),
+                           ("app_protocol", ["wsframe/asyncio/_protocol_c.pxd"]))
+    ]
+    aio_stale = any(os.path.exists(os.path.join("build", "cython", "wsframe", "asyncio", f"{n}.c"))
+                    and os.path.getmtime(os.path.join("wsframe", "asyncio", f"_{n}_c.pxd"))
+                    > os.path.getmtime(os.path.join("build", "cython", "wsframe", "asyncio", f"{n}.c"))
+                    for n in ("protocol", "connection", "app_protocol"))
+    return built + cythonize(aio, compiler_directives=plain, build_dir="build/cython", quiet=True, force=aio_stale)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -17,16 +17,32 @@ that is :mod:`wsframe._driver`'s.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Optional, Set
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Set, cast
 
 from .. import _driver
 from .. import events as _ev
+from ..codec import speedups_enabled
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
 from ._app_pubsub import AppWebSocket  # the selectors handle, with pub/sub writing to asyncio (fanout)
 from ..server.app import format_address
 from .protocol import ConnectionProtocol, logger
 from .server import Server
+
+try:
+    import cython
+except ImportError:  # pure Python without Cython installed: never compiled
+
+    class cython:  # type: ignore[no-redef]  # noqa: N801 - stands in for Cython's shadow module
+        compiled = False
+
+
+# Compiled, the core's base is the compiled transport driver (its C type comes
+# from _app_protocol_c.pxd's cimport); uncompiled, whichever protocol.py chose.
+if not cython.compiled:
+    from .protocol import _ProtocolCore
+else:
+    from ._protocol_c import _ProtocolCore  # type: ignore[no-redef]
 
 __all__ = ["AppProtocol", "AppServer"]
 
@@ -44,10 +60,8 @@ _Fragment = _ev.Fragment
 _OVERFLOW_503 = "server is at its connection limit"
 
 
-class AppProtocol(ConnectionProtocol):
-    """One connection of an Application served on asyncio (see the module docstring)."""
-
-    conn: ServerConnection
+class _AppCore(_ProtocolCore):
+    """The logic of :class:`AppProtocol` (compiled: an extension type, see _app_protocol_c.pxd)."""
 
     def __init__(self, server: Any, overflow: bool) -> None:
         conn = ServerConnection(auto_accept=not overflow, **server._conn_kwargs)
@@ -143,8 +157,6 @@ class AppProtocol(ConnectionProtocol):
             self._drv.closing(self._loop.time())
             self.mark_dirty()
 
-    _start_close = close  # what the asyncio Server calls on shutdown
-
     def buffered(self) -> int:
         """Bytes written and not yet taken by the kernel."""
         t = self.transport
@@ -210,7 +222,7 @@ class AppProtocol(ConnectionProtocol):
                 logger.debug("connection %s failed: %r", format_address(ws.remote_address), e.error)
         elif t is _Request:
             if self._overflow:
-                self.conn.reject(503, _OVERFLOW_503)
+                cast(ServerConnection, self.conn).reject(503, _OVERFLOW_503)
         elif t is _Rejected:
             logger.debug("handshake from %s rejected: %s %s", format_address(ws.remote_address),
                          e.status, e.reason)
@@ -230,6 +242,20 @@ class AppProtocol(ConnectionProtocol):
             self.app.on_close(self.ws, self.close_code, self.close_reason)
         except Exception:
             logger.exception("application error in on_close")
+
+
+if not TYPE_CHECKING and not cython.compiled and speedups_enabled:
+    try:  # the same class compiled from this file (wsframe.asyncio._app_protocol_c), when built
+        from ._app_protocol_c import _AppCore
+    except ImportError:  # pragma: no cover - built without it: the class above
+        pass
+
+
+class AppProtocol(_AppCore, ConnectionProtocol):
+    """One connection of an Application served on asyncio (see the module docstring)."""
+
+    conn: ServerConnection
+    _start_close = _AppCore.close  # what the asyncio Server calls on shutdown
 
 
 class AppServer(Server):

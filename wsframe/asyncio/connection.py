@@ -23,15 +23,32 @@ from __future__ import annotations
 
 import os
 import time
+from asyncio import InvalidStateError
 from typing import (TYPE_CHECKING, Any, AsyncIterable, AsyncIterator, Awaitable, Dict, Iterable, List, Optional, Tuple,
                     Union)
 
 from .. import events as _ev
+from ..codec import speedups_enabled
 from ..connection import ClientConnection, ServerConnection, State
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ConnectionStateError, closed_exception
 from .fragments import send_fragments
 from ..limits import Limits
 from .protocol import ConnectionProtocol, logger
+
+try:
+    import cython
+except ImportError:  # pure Python without Cython installed: never compiled
+
+    class cython:  # type: ignore[no-redef]  # noqa: N801 - stands in for Cython's shadow module
+        compiled = False
+
+
+# Compiled, the core's base is the compiled transport driver (its C type comes
+# from _connection_c.pxd's cimport); uncompiled, whichever protocol.py chose.
+if not cython.compiled:
+    from .protocol import _ProtocolCore
+else:
+    from ._protocol_c import _ProtocolCore  # type: ignore[no-redef]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..codec import BytesLike
@@ -57,15 +74,8 @@ def _quiet_exception(fut: Any, exc: BaseException) -> None:
         fut.exception()  # retrieved: no "never retrieved" warning for ignored pong waiters
 
 
-class WebSocket(ConnectionProtocol):
-    """An open WebSocket connection (server side: the handler's argument; client side: what
-    :func:`~wsframe.asyncio.connect` returns).
-
-    Attributes: ``request`` (server: the handshake request), ``response``
-    (client: the handshake response), ``subprotocol``, ``remote_address``,
-    ``local_address``, ``latency`` (seconds, of the last ping answered),
-    ``close_code``/``close_reason`` (None until closed), ``state``.
-    """
+class _WebSocketCore(_ProtocolCore):
+    """The logic of :class:`WebSocket` (compiled: an extension type, see _connection_c.pxd)."""
 
     def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Any = None) -> None:
@@ -165,13 +175,21 @@ class WebSocket(ConnectionProtocol):
                 w = self._waiter
                 if w is not None:
                     self._waiter = None
-                    if not w.done():
-                        if self._iter_waiter:  # __anext__ awaits this future: give it the message
-                            d = q.popleft()
-                            self._qbytes -= len(d)
+                    # No done() call first: the waiter is done only when its task was cancelled.
+                    if self._iter_waiter:  # __anext__ awaits this future: give it the message
+                        d = q[0]
+                        try:
                             w.set_result(d)
+                        except InvalidStateError:
+                            pass  # cancelled meanwhile: the message stays queued
                         else:
+                            q.popleft()
+                            self._qbytes -= len(d)
+                    else:
+                        try:
                             w.set_result(None)
+                        except InvalidStateError:
+                            pass
                 if self._qbytes > self._high:
                     self._pause_reading()
         if conn.failure_pending:
@@ -385,7 +403,7 @@ class WebSocket(ConnectionProtocol):
             # Part of a batch: the replies go out together, when the batch is
             # answered or when the task yields (or past high_water bytes).
             unsent = self._unsent + len(message)  # type: ignore[arg-type]
-            if self._drv.may_coalesce(unsent):
+            if unsent < self._drv.coalesce_bytes:  # Driver.may_coalesce, inlined (per reply)
                 self._unsent = unsent
                 if self._flush_handle is None:
                     self._flush_handle = self._loop.call_soon(self._scheduled_flush)
@@ -495,3 +513,21 @@ class WebSocket(ConnectionProtocol):
 def _timeout_waiter(w: Any) -> None:
     if not w.done():
         w.set_exception(TimeoutError("no message within the timeout"))
+
+
+if not TYPE_CHECKING and not cython.compiled and speedups_enabled:
+    try:  # the same class compiled from this file (wsframe.asyncio._connection_c), when built
+        from ._connection_c import _WebSocketCore
+    except ImportError:  # pragma: no cover - built without it: the class above
+        pass
+
+
+class WebSocket(_WebSocketCore, ConnectionProtocol):
+    """An open WebSocket connection (server side: the handler's argument; client side: what
+    :func:`~wsframe.asyncio.connect` returns).
+
+    Attributes: ``request`` (server: the handshake request), ``response``
+    (client: the handshake response), ``subprotocol``, ``remote_address``,
+    ``local_address``, ``latency`` (seconds, of the last ping answered),
+    ``close_code``/``close_reason`` (None until closed), ``state``.
+    """

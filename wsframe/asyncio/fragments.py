@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .connection import WebSocket
+    from .connection import _WebSocketCore
 
 __all__ = ["send_fragments"]
 
 _END = object()
 
 
-async def send_fragments(ws: "WebSocket", message: Any) -> None:
+async def send_fragments(ws: "_WebSocketCore", message: Any) -> None:
     """Send the str (text) or bytes-like (binary) pieces of ``message`` as one
     fragmented message, each piece as it comes; nothing for an empty iterable.
 

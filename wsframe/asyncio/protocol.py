@@ -38,6 +38,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
 
 from .. import _driver
+from ..codec import speedups_enabled
 from ..connection import ClientConnection, ServerConnection, State
 from ..limits import Limits, resolve
 
@@ -68,8 +69,8 @@ def current_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_event_loop()
 
 
-class ConnectionProtocol(asyncio.Protocol):
-    """Drives ``conn`` over an asyncio transport (see the module docstring)."""
+class _ProtocolCore:
+    """The logic of :class:`ConnectionProtocol` (compiled: an extension type, see _protocol_c.pxd)."""
 
     def __init__(self, conn: Union[ServerConnection, ClientConnection], options: Limits,
                  loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
@@ -84,8 +85,8 @@ class ConnectionProtocol(asyncio.Protocol):
         self._lost = False
         self._lost_waiter: Optional[asyncio.Future] = None
         self._closing_transport = False
-        self._draining = False  # our side is shut down: input is discarded until EOF
-        self._discard = False  # input is not fed any more: draining, or a peer failure is pending
+        self._draining: bool = False  # our side is shut down: input is discarded until EOF
+        self._discard: bool = False  # input is not fed any more: draining, or a peer failure is pending
         self._eof = False
         self._ticker: Optional[asyncio.TimerHandle] = None
         self._drv = _driver.Driver(conn, options, self._loop.time())  # the transport rules
@@ -294,3 +295,14 @@ class ConnectionProtocol(asyncio.Protocol):
         self._process()
         if not self._lost and self.transport is not None:
             self.transport.close()
+
+
+if not TYPE_CHECKING and not __name__.endswith("_c") and speedups_enabled:
+    try:  # the same class compiled from this file (wsframe.asyncio._protocol_c), when built
+        from ._protocol_c import _ProtocolCore
+    except ImportError:  # pragma: no cover - built without it: the class above
+        pass
+
+
+class ConnectionProtocol(_ProtocolCore, asyncio.Protocol):
+    """Drives ``conn`` over an asyncio transport (see the module docstring)."""

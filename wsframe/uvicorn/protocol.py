@@ -470,7 +470,7 @@ class WSFrameProtocol(Responses, asyncio.Protocol):
             if self._queue:
                 # More messages are queued for the application: coalesce its replies.
                 self._pending += len(data) + 14
-                if self._drv.may_coalesce(self._pending):
+                if self._pending < self._drv.coalesce_bytes:  # Driver.may_coalesce, inlined (per reply)
                     if self._flush_handle is None:
                         self._flush_handle = self.loop.call_soon(self._flush_soon)
                     return
