@@ -28,6 +28,21 @@ from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
 from . import _pubsub as _ps
+
+try:
+    import cython
+except ImportError:  # pure Python without Cython installed: never compiled
+
+    class cython:  # type: ignore[no-redef]  # noqa: N801 - stands in for Cython's shadow module
+        compiled = False
+
+
+# Compiled, the base class is the compiled driver (its C type comes from
+# _transport_c.pxd's cimport); uncompiled, the pure-Python one.
+if cython.compiled:
+    from .._driver_c import Driver
+else:
+    from .._driver import Driver
 from .app import ServerWebSocket, format_address
 from .poller import EV_BOTH, EV_READ, EV_WRITE
 from .tls import TLS_DONE, TLS_FAILED, WANT_IO, tls_handshake_step
@@ -64,7 +79,7 @@ _Rejected = _ev.Rejected
 _Fragment = _ev.Fragment
 
 
-class Transport(_driver.Driver):
+class Transport(Driver):
     """One accepted socket and its connection (see the module docstring). ``server`` is the
     owning :class:`~wsframe.server.Server`: its shared receive buffer, clock, poller and application.
 
@@ -78,7 +93,7 @@ class Transport(_driver.Driver):
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, conn: ServerConnection, now: float,
                  phase: int, overflow: bool) -> None:
-        _driver.Driver.__init__(self, conn, server.limits, now)
+        Driver.__init__(self, conn, server.limits, now)
         self.server = server
         self.sock = sock
         self.fd = sock.fileno()

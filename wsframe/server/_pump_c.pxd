@@ -1,0 +1,11 @@
+# Types for compiling wsframe/server/_pump.py into wsframe.server._pump_c: the
+# loop runs as C, and each ready socket's transport is the compiled one
+# (wsframe.server._transport_c), whose per-event methods are C calls.
+
+cimport cython
+from wsframe.server._transport_c cimport Transport
+
+
+@cython.locals(t=Transport, fd=int, ev=int, listen_fd=int, wakeup_fd=int, now=double, next_sweep=double,
+               sweep_every=double, timeout=double, wake=double)
+cpdef run(object server)
