@@ -174,10 +174,25 @@ def extensions():
             extra_compile_args=base + extra,
             extra_link_args=link,
         ),
+        # recv/send on the descriptor, for the compiled transport (the socket methods on Windows).
+        Extension(
+            "wsframe.server._sockio",
+            sources=["wsframe/server/_sockio.pyx"],
+            depends=["wsframe/server/_sockio.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
         Extension(
             "wsframe.server._transport_c",
             sources=["wsframe/server/transport.py"],
-            depends=["wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd"],
+            depends=["wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd", "wsframe/server/_sockio.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+        # ServerWebSocket.send and ping (wsframe/server/_wssend.py): no Python frame per message sent.
+        Extension(
+            "wsframe.server._wssend_c",
+            sources=["wsframe/server/_wssend.py"],
             extra_compile_args=base + extra,
             extra_link_args=link,
         ),

@@ -9,7 +9,7 @@ from wsframe._driver_c cimport Driver
 cdef class Transport(Driver):
     cdef public object server, sock, ws, out, close_code, close_reason
     cdef public int fd, phase, interest
-    cdef public bint paused, eof, overflow, notified, dirty
+    cdef public bint plain, paused, eof, overflow, notified, dirty
     cdef public double opened_at
 
     cpdef on_readable(self)
@@ -17,3 +17,7 @@ cdef class Transport(Driver):
     cpdef flush(self)
     cpdef _dispatch(self, object evs)
     cpdef _update_interest(self)
+
+
+# recv/send on the descriptor: C calls, not the socket methods.
+from wsframe.server._sockio cimport sock_recv_into, sock_send

@@ -28,6 +28,7 @@ from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
 from . import _pubsub as _ps
+from ._sockio_py import sock_recv_into, sock_send  # compiled: the C ones (cimported by _transport_c.pxd)
 
 try:
     import cython
@@ -88,7 +89,7 @@ class Transport(Driver):
     the transport only answers its requests (``deadline_*``) and reports I/O to it.
     """
 
-    __slots__ = ("server", "sock", "fd", "ws", "phase", "out", "interest", "paused", "eof",
+    __slots__ = ("server", "sock", "fd", "plain", "ws", "phase", "out", "interest", "paused", "eof",
                  "overflow", "notified", "dirty", "opened_at", "close_code", "close_reason")
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, conn: ServerConnection, now: float,
@@ -97,6 +98,7 @@ class Transport(Driver):
         self.server = server
         self.sock = sock
         self.fd = sock.fileno()
+        self.plain = server.ssl_context is None  # no TLS: the descriptor is read and written directly
         self.ws = ServerWebSocket(self, conn, addr)
         self.phase = phase
         self.out: Optional[bytearray] = None  # unsent output, only while there is some
@@ -116,14 +118,14 @@ class Transport(Driver):
         """The poller reported input (or a TLS connection may have some)."""
         phase = self.phase
         server = self.server
-        if (phase != PHASE_OPEN and phase != PHASE_OPENING) or self.paused or server.ssl_context is not None:
+        if (phase != PHASE_OPEN and phase != PHASE_OPENING) or self.paused or not self.plain:
             self._read_slow()
             return
         # The hot path: one recv, fed as a view of the shared buffer, then
         # dispatch and one send (after_io).
         view = server.view
         try:
-            n = self.sock.recv_into(view)
+            n = sock_recv_into(self.sock, self.fd, server._buf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -242,7 +244,7 @@ class Transport(Driver):
             if out is None:
                 # Send everything right now; keep what the kernel did not take.
                 try:
-                    n = self.sock.send(data)
+                    n = sock_send(self.sock, self.fd, data) if self.plain else self.sock.send(data)
                 except _SEND_AGAIN:
                     n = 0
                 except (OSError, ssl.SSLError) as exc:
@@ -391,7 +393,7 @@ class Transport(Driver):
         if out is None:
             return
         try:
-            n = self.sock.send(out)
+            n = sock_send(self.sock, self.fd, out) if self.plain else self.sock.send(out)
         except _SEND_AGAIN:
             return
         except (OSError, ssl.SSLError) as exc:

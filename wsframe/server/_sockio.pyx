@@ -1,0 +1,77 @@
+# cython: language_level=3, freethreading_compatible=True
+"""Non-blocking ``recv``/``send`` on a socket's descriptor, for the compiled selectors transport.
+
+One C call each, without the socket methods' argument parsing and GIL round
+trip (the sockets are non-blocking: the call never waits). Errors are raised
+as the socket methods raise them (``OSError`` from errno: ``BlockingIOError``
+for EAGAIN). On Windows the socket methods themselves are called.
+"""
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
+
+cdef extern from *:
+    """
+    #if defined(_WIN32)
+    #include <errno.h>
+    #define WSF_POSIX_IO 0
+    static Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t n) { (void)fd; (void)buf; (void)n; errno = ENOSYS; return -1; }
+    static Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t n) { (void)fd; (void)buf; (void)n; errno = ENOSYS; return -1; }
+    #else
+    #include <errno.h>
+    #include <sys/types.h>
+    #include <sys/socket.h>
+    #define WSF_POSIX_IO 1
+    #ifndef MSG_NOSIGNAL
+    #define MSG_NOSIGNAL 0
+    #endif
+    static Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t n) { return (Py_ssize_t)recv(fd, buf, (size_t)n, 0); }
+    static Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t n) { return (Py_ssize_t)send(fd, buf, (size_t)n, MSG_NOSIGNAL); }
+    #endif
+    #define wsf_eintr() (errno == EINTR)
+    """
+    int WSF_POSIX_IO
+    Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t n)
+    Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t n)
+    bint wsf_eintr()
+
+
+cpdef Py_ssize_t sock_recv_into(object sock, int fd, bytearray buf) except -1:
+    cdef Py_ssize_t r
+    if not WSF_POSIX_IO:
+        return sock.recv_into(buf)
+    while True:
+        r = wsf_recv(fd, PyByteArray_AS_STRING(buf), PyByteArray_GET_SIZE(buf))
+        if r >= 0:
+            return r
+        if not wsf_eintr():
+            PyErr_SetFromErrno(OSError)
+            return -1
+        if PyErr_CheckSignals() < 0:  # a signal handler raised (as the socket method does)
+            return -1
+
+
+cpdef Py_ssize_t sock_send(object sock, int fd, object data) except -1:
+    cdef Py_ssize_t r
+    cdef const char *p
+    cdef Py_ssize_t n
+    if not WSF_POSIX_IO:
+        return sock.send(data)
+    if type(data) is bytes:
+        p = PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    elif type(data) is bytearray:
+        p = PyByteArray_AS_STRING(data)
+        n = PyByteArray_GET_SIZE(data)
+    else:
+        return sock.send(data)
+    while True:
+        r = wsf_send(fd, p, n)
+        if r >= 0:
+            return r
+        if not wsf_eintr():
+            PyErr_SetFromErrno(OSError)
+            return -1
+        if PyErr_CheckSignals() < 0:
+            return -1
