@@ -200,7 +200,8 @@ def extensions():
         Extension(
             "wsframe.server._pump_c",
             sources=["wsframe/server/_pump.py"],
-            depends=["wsframe/server/_pump_c.pxd", "wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd"],
+            depends=["wsframe/server/_pump_c.pxd", "wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd",
+                     "wsframe/server/_sockio.pxd"],
             extra_compile_args=base + extra,
             extra_link_args=link,
         ),
@@ -228,7 +229,8 @@ def extensions():
     return built + cythonize(server, compiler_directives=plain, build_dir="build/cython", quiet=True,
                              force=stale("_driver.c", ("_driver_c.pxd",))
                              or stale("server/transport.c", ("server/_transport_c.pxd", "_driver_c.pxd"))
-                             or stale("server/_pump.c", ("server/_pump_c.pxd", "server/_transport_c.pxd")))
+                             or stale("server/_pump.c", ("server/_pump_c.pxd", "server/_transport_c.pxd",
+                                                         "server/_sockio.pxd")))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ._sockio_py import epoll_fd, poll_ready  # compiled: poll_ready is the C one (cimported by _pump_c.pxd)
 from .poller import EV_READABLE, EV_WRITABLE
 from .transport import PHASE_DEAD, PHASE_TLS
 
@@ -20,7 +21,8 @@ __all__ = ["run"]
 
 def run(server: Any) -> None:
     """Poll and serve until the server's graceful stop is over (see ``Server.stop``)."""
-    poll = server.poller.poll
+    poller = server.poller
+    epfd = epoll_fd(poller)
     monotonic = time.monotonic
     conns = server._conns
     acceptor = server._acceptor
@@ -45,7 +47,7 @@ def run(server: Any) -> None:
             timeout = wake - monotonic()
             if timeout < 0.0:  # (not max(): a builtin call per wake-up)
                 timeout = 0.0
-        ready = poll(timeout)
+        ready = poll_ready(poller, epfd, timeout)
         now = monotonic()
         server.now = now
         for fd, ev in ready:

@@ -6,6 +6,10 @@ cimport cython
 from wsframe.server._transport_c cimport Transport
 
 
-@cython.locals(t=Transport, fd=int, ev=int, listen_fd=int, wakeup_fd=int, now=double, next_sweep=double,
+@cython.locals(t=Transport, fd=int, ev=int, epfd=int, listen_fd=int, wakeup_fd=int, now=double, next_sweep=double,
                sweep_every=double, timeout=double, wake=double)
 cpdef run(object server)
+
+
+# epoll_wait on Linux: a C call.
+from wsframe.server._sockio cimport poll_ready

@@ -5,6 +5,8 @@ One C call each, without the socket methods' argument parsing and GIL round
 trip (the sockets are non-blocking: the call never waits). Errors are raised
 as the socket methods raise them (``OSError`` from errno: ``BlockingIOError``
 for EAGAIN). On Windows the socket methods themselves are called.
+:func:`poll_ready` is ``epoll_wait`` on Linux (the GIL released while it
+waits), the poller's ``poll`` elsewhere.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
@@ -30,11 +32,37 @@ cdef extern from *:
     static Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t n) { return (Py_ssize_t)send(fd, buf, (size_t)n, MSG_NOSIGNAL); }
     #endif
     #define wsf_eintr() (errno == EINTR)
+    #if defined(__linux__)
+    #include <sys/epoll.h>
+    #define WSF_EPOLL 1
+    #define WSF_EPOLL_MAX 256
+    typedef struct { struct epoll_event ev[WSF_EPOLL_MAX]; } wsf_epoll_events;
+    static int wsf_epoll_wait(int epfd, wsf_epoll_events *evs, int timeout_ms) {
+        return epoll_wait(epfd, evs->ev, WSF_EPOLL_MAX, timeout_ms);
+    }
+    static int wsf_event_fd(const wsf_epoll_events *evs, int i) { return evs->ev[i].data.fd; }
+    static unsigned int wsf_event_bits(const wsf_epoll_events *evs, int i) { return (unsigned int)evs->ev[i].events; }
+    #else
+    #define WSF_EPOLL 0
+    #define WSF_EPOLL_MAX 1
+    typedef struct { int fd; unsigned int events; } wsf_epoll_events;
+    static int wsf_epoll_wait(int epfd, wsf_epoll_events *evs, int timeout_ms) {
+        (void)epfd; (void)evs; (void)timeout_ms; errno = ENOSYS; return -1;
+    }
+    static int wsf_event_fd(const wsf_epoll_events *evs, int i) { (void)i; return evs->fd; }
+    static unsigned int wsf_event_bits(const wsf_epoll_events *evs, int i) { (void)i; return evs->events; }
+    #endif
     """
     int WSF_POSIX_IO
     Py_ssize_t wsf_recv(int fd, char *buf, Py_ssize_t n)
     Py_ssize_t wsf_send(int fd, const char *buf, Py_ssize_t n)
     bint wsf_eintr()
+    int WSF_EPOLL
+    ctypedef struct wsf_epoll_events:
+        pass
+    int wsf_epoll_wait(int epfd, wsf_epoll_events *evs, int timeout_ms) nogil
+    int wsf_event_fd(const wsf_epoll_events *evs, int i)
+    unsigned int wsf_event_bits(const wsf_epoll_events *evs, int i)
 
 
 cpdef Py_ssize_t sock_recv_into(object sock, int fd, bytearray buf) except -1:
@@ -75,3 +103,32 @@ cpdef Py_ssize_t sock_send(object sock, int fd, object data) except -1:
             return -1
         if PyErr_CheckSignals() < 0:
             return -1
+
+
+cpdef list poll_ready(object poller, int epfd, double timeout):
+    """The ready ``(fd, event bits)`` pairs, waiting at most ``timeout`` seconds (< 0: no limit)."""
+    cdef wsf_epoll_events evs
+    cdef int ms, n, i
+    cdef double t
+    if not WSF_EPOLL or epfd < 0:
+        return poller.poll(timeout)
+    if timeout < 0.0:
+        ms = -1
+    else:
+        t = timeout * 1000.0
+        if t > 2147483647.0:
+            t = 2147483647.0
+        ms = <int>t
+        if ms < t:  # round up, as select.epoll does: never wake before the deadline
+            ms += 1
+    with nogil:
+        n = wsf_epoll_wait(epfd, &evs, ms)
+    if n < 0:
+        if wsf_eintr():
+            PyErr_CheckSignals()  # a signal handler's exception propagates; else a spurious wake-up
+            return []
+        PyErr_SetFromErrno(OSError)
+    cdef list ready = []
+    for i in range(n):
+        ready.append((wsf_event_fd(&evs, i), wsf_event_bits(&evs, i)))
+    return ready

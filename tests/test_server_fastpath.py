@@ -1,0 +1,155 @@
+"""The selectors server's compiled path: the C socket I/O and epoll twins (wsframe.server._sockio
+against _sockio_py), which build runs (compiled or not), and the selectors fallback under it."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import select
+import socket
+
+import pytest
+from conftest import speedups_required
+from test_server_helpers import Parser, S
+
+from wsframe.codec import build_frame, speedups_enabled
+from wsframe.enums import Opcode
+from wsframe.server import Application, EchoApplication, loop
+from wsframe.server.poller import EV_READ, EV_WRITE, SelectorPoller
+
+
+def _twins():
+    """The pure-Python socket I/O, and the C one when built (skipped otherwise, failed when required)."""
+    mods = [pytest.param(importlib.import_module("wsframe.server._sockio_py"), id="python")]
+    try:
+        mods.append(pytest.param(importlib.import_module("wsframe.server._sockio"), id="c"))
+    except ImportError as exc:
+        reason = f"wsframe.server._sockio not built: {exc}"
+        mods.append(pytest.param(None, id="c", marks=pytest.mark.skip(reason=reason)))
+        if speedups_required():
+            raise
+    return mods
+
+
+@pytest.fixture(params=_twins())
+def io(request):
+    return request.param
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_recv_into_reads_what_is_there_and_zero_at_eof(io, pair):
+    a, b = pair
+    buf = bytearray(8)
+    with pytest.raises(BlockingIOError):  # EAGAIN, as the socket method raises it
+        io.sock_recv_into(a, a.fileno(), buf)
+    b.sendall(b"0123456789")
+    assert io.sock_recv_into(a, a.fileno(), buf) == 8 and buf == b"01234567"  # at most len(buf)
+    assert io.sock_recv_into(a, a.fileno(), buf) == 2 and buf[:2] == b"89"
+    b.shutdown(socket.SHUT_WR)
+    assert io.sock_recv_into(a, a.fileno(), buf) == 0
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_send_writes_bytes_bytearray_and_other_buffers(io, pair, kind):
+    a, b = pair
+    assert io.sock_send(a, a.fileno(), kind(b"hello")) == 5
+    assert b.recv(16) == b"hello"
+
+
+def test_send_stops_where_the_kernel_buffer_is_full(io, pair):
+    a, b = pair
+    chunk = b"x" * 65536
+    total = 0
+    with pytest.raises(BlockingIOError):
+        for _ in range(10000):  # bounded: a socketpair buffer is far below 650 MB
+            total += io.sock_send(a, a.fileno(), chunk)
+    assert total > 0
+
+
+def test_errors_are_oserrors_from_errno(io):
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    b.close()
+    with pytest.raises(OSError) as err:  # the peer is gone: EPIPE (no SIGPIPE) or ECONNRESET
+        for _ in range(100):
+            io.sock_send(a, fd, b"x" * 4096)
+    assert err.value.errno in (errno.EPIPE, errno.ECONNRESET)
+    a.close()
+
+
+def test_poll_ready_reports_readable_and_writable_descriptors(io, pair):
+    a, b = pair
+    poller = select.epoll() if hasattr(select, "epoll") else SelectorPoller()
+    try:
+        epfd = io.epoll_fd(poller) if hasattr(io, "epoll_fd") else importlib.import_module(
+            "wsframe.server._sockio_py").epoll_fd(poller)
+        poller.register(a.fileno(), EV_READ)
+        assert io.poll_ready(poller, epfd, 0.0) == []  # nothing to read: returns at once
+        b.sendall(b"!")
+        assert io.poll_ready(poller, epfd, 5.0) == [(a.fileno(), EV_READ)]  # ready: no waiting
+        poller.modify(a.fileno(), EV_READ | EV_WRITE)
+        assert io.poll_ready(poller, epfd, 5.0) == [(a.fileno(), EV_READ | EV_WRITE)]
+    finally:
+        poller.close()
+
+
+def test_poll_ready_takes_the_selectors_fallback(io, pair):
+    a, b = pair
+    poller = SelectorPoller()
+    try:
+        poller.register(a.fileno(), EV_READ)
+        assert io.poll_ready(poller, -1, 0.0) == []
+        b.sendall(b"!")
+        assert io.poll_ready(poller, -1, 5.0) == [(a.fileno(), EV_READ)]
+    finally:
+        poller.close()
+
+
+def test_the_compiled_path_follows_the_codec():
+    """The loop and the transport are compiled exactly when the codec is (CI requires both)."""
+    if speedups_required():
+        assert speedups_enabled and loop.compiled
+    if not speedups_enabled:
+        assert not loop.compiled
+    assert loop.Transport.__module__.endswith("_transport_c" if loop.compiled else ".transport")
+
+
+class UserEcho(Application):
+    def on_message(self, ws, data):
+        ws.send(data)
+
+
+@pytest.mark.parametrize("no_epoll", [False, True], ids=["epoll", "selectors"])
+@pytest.mark.parametrize("builtin", [True, False], ids=["EchoApplication", "user-app"])
+def test_echo_through_the_loop(monkeypatch, no_epoll, builtin):
+    """200 pipelined messages and a ping-pong tail echoed in order, on epoll and with
+    WSFRAME_NO_EPOLL=1 (the selectors poller under the same loop), by either application."""
+    if no_epoll:
+        monkeypatch.setenv("WSFRAME_NO_EPOLL", "1")
+    else:
+        monkeypatch.delenv("WSFRAME_NO_EPOLL", raising=False)
+    with S.running_server(EchoApplication() if builtin else UserEcho(), compression=False) as server:
+        assert isinstance(server.poller, SelectorPoller) == (no_epoll or not hasattr(select, "epoll"))
+        s, rest = S.raw_ws(server.port)
+        with s:
+            p = Parser(s, rest)
+            s.sendall(b"".join(build_frame(Opcode.BINARY, b"%04d" % i, client=True) for i in range(200)))
+            assert [p.next().payload for _ in range(200)] == [b"%04d" % i for i in range(200)]
+            for i in range(20):
+                s.sendall(build_frame(Opcode.TEXT, b"t%d" % i, client=True))
+                frame = p.next()
+                assert (frame.opcode, frame.payload) == (Opcode.TEXT, b"t%d" % i)
+            (t,) = list(server._conns.values())
+            assert type(t) is loop.Transport  # the same transport for any application
+
+
