@@ -10,7 +10,7 @@ waits), the poller's ``poll`` elsewhere.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
 
 cdef extern from *:
@@ -65,19 +65,28 @@ cdef extern from *:
     unsigned int wsf_event_bits(const wsf_epoll_events *evs, int i)
 
 
-cpdef Py_ssize_t sock_recv_into(object sock, int fd, bytearray buf) except -1:
+cdef enum:
+    SMALL_READ = 2048  # a read this short is copied into a bytes object: cheaper than a memoryview
+
+
+cpdef object sock_recv(object sock, int fd, bytearray buf, object view):
+    """Read into ``buf`` (``view``: a memoryview of it); the bytes read (empty at end of stream):
+    a bytes copy of a short read, else a view of ``buf`` (valid until the next read)."""
     cdef Py_ssize_t r
+    cdef char *p = PyByteArray_AS_STRING(buf)
     if not WSF_POSIX_IO:
-        return sock.recv_into(buf)
-    while True:
-        r = wsf_recv(fd, PyByteArray_AS_STRING(buf), PyByteArray_GET_SIZE(buf))
-        if r >= 0:
-            return r
-        if not wsf_eintr():
-            PyErr_SetFromErrno(OSError)
-            return -1
-        if PyErr_CheckSignals() < 0:  # a signal handler raised (as the socket method does)
-            return -1
+        r = sock.recv_into(view)
+    else:
+        while True:
+            r = wsf_recv(fd, p, PyByteArray_GET_SIZE(buf))
+            if r >= 0:
+                break
+            if not wsf_eintr():
+                PyErr_SetFromErrno(OSError)
+            PyErr_CheckSignals()  # a signal handler's exception propagates (as the socket method's)
+    if r <= SMALL_READ:
+        return PyBytes_FromStringAndSize(p, r)
+    return view[:r]
 
 
 cpdef Py_ssize_t sock_send(object sock, int fd, object data) except -1:

@@ -1,7 +1,7 @@
 """Non-blocking socket reads and writes for the selectors transport, pure Python: the socket's own methods.
 
 The compiled transport (wsframe.server._transport_c) cimports the C twins of
-these two functions from wsframe.server._sockio (``recv``/``send`` on the
+the socket functions from wsframe.server._sockio (``recv``/``send`` on the
 descriptor, without the socket method's argument parsing and GIL round trip;
 the socket methods on Windows), and :func:`poll_ready` (``epoll_wait`` on
 Linux). They raise what the socket and poller methods raise.
@@ -12,12 +12,15 @@ from __future__ import annotations
 import select
 from typing import Any, List, Tuple, Union
 
-__all__ = ["sock_recv_into", "sock_send", "poll_ready", "epoll_fd"]
+__all__ = ["sock_recv", "sock_send", "poll_ready", "epoll_fd"]
 
 
-def sock_recv_into(sock: Any, fd: int, buf: bytearray) -> int:
-    """Read what is there into ``buf``; the number of bytes (0: end of stream)."""
-    return sock.recv_into(buf)
+def sock_recv(sock: Any, fd: int, buf: bytearray, view: memoryview) -> Union[bytes, memoryview]:
+    """Read what is there into ``buf`` (``view`` is a memoryview of it); the bytes read, as a
+    view of ``buf`` (the C twin copies a short read into a bytes object: cheaper than a
+    view); empty at end of stream. Valid until the next read into ``buf``."""
+    n = sock.recv_into(view)
+    return view[:n]
 
 
 def sock_send(sock: Any, fd: int, data: Union[bytes, bytearray]) -> int:

@@ -20,4 +20,4 @@ cdef class Transport(Driver):
 
 
 # recv/send on the descriptor: C calls, not the socket methods.
-from wsframe.server._sockio cimport sock_recv_into, sock_send
+from wsframe.server._sockio cimport sock_recv, sock_send

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..connection import ServerConnection, State
 from ..enums import CloseCode
 from ..codec import speedups_enabled
 from . import _pubsub as _ps
-from . import _wssend
 
-if speedups_enabled:
+# ws.send and ws.ping: compiled with the codec's speedups (as wsframe.connection chooses).
+if TYPE_CHECKING or not speedups_enabled:
+    from . import _wssend
+else:
     try:
-        from . import _wssend_c as _wssend  # type: ignore[no-redef]
+        from . import _wssend_c as _wssend
     except ImportError:  # built without it (an older build): the same code, uncompiled
-        pass
+        from . import _wssend
 
 __all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address"]
 

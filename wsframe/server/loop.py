@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
 
 from .. import _driver
 from . import _pubsub as _ps
@@ -25,22 +25,22 @@ from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
 from .app import Application, ServerWebSocket, format_address
 from .poller import EV_READ, make_poller
-from . import _pump, transport as _transport
+from . import transport as _transport
 from ..codec import speedups_enabled
 from .transport import PHASE_OPEN, PHASE_OPENING, PHASE_TLS, RECV_SIZE
 
 # The transport and the loop follow the codec's choice, as wsframe.connection
 # does: compiled (transport.py and _pump.py with their _c.pxd), or the same
 # sources uncompiled. ``compiled`` tells which.
-_pump_impl: Any = _pump
-Transport: Any = _transport.Transport
-if speedups_enabled:
+if TYPE_CHECKING or not speedups_enabled:
+    from . import _pump as _pump_impl, transport as _transport_impl
+else:
     try:
         from . import _pump_c as _pump_impl, _transport_c as _transport_impl
     except ImportError:  # built without them (an older build): the same code, uncompiled
-        pass
-    else:
-        Transport = _transport_impl.Transport
+        from . import _pump as _pump_impl, transport as _transport_impl
+Transport = _transport_impl.Transport
+#: True when the loop and the transport are the compiled ones (wsframe.server._pump_c, _transport_c).
 compiled: bool = _pump_impl.__name__.endswith("_c")
 
 __all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT", "compiled"]

@@ -28,7 +28,7 @@ from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
 from . import _pubsub as _ps
-from ._sockio_py import sock_recv_into, sock_send  # compiled: the C ones (cimported by _transport_c.pxd)
+from ._sockio_py import sock_recv, sock_send  # compiled: the C ones (cimported by _transport_c.pxd)
 
 try:
     import cython
@@ -121,19 +121,18 @@ class Transport(Driver):
         if (phase != PHASE_OPEN and phase != PHASE_OPENING) or self.paused or not self.plain:
             self._read_slow()
             return
-        # The hot path: one recv, fed as a view of the shared buffer, then
-        # dispatch and one send (after_io).
-        view = server.view
+        # The hot path: one recv into the shared buffer, fed as a view of it
+        # (a short read as a bytes copy, cheaper), then dispatch and one send (after_io).
         try:
-            n = sock_recv_into(self.sock, self.fd, server._buf)
+            data = sock_recv(self.sock, self.fd, server._buf, server.view)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             logger.debug("recv from %s failed: %s", format_address(self.ws.remote_address), exc)
             self.kill()
             return
-        if n:
-            self.conn.receive_data(view[:n])
+        if data:
+            self.conn.receive_data(data)
             self.active = True
         else:
             self.eof = True
