@@ -1,8 +1,10 @@
 """Build the C extensions ("speedups"): wsframe._speedups (csrc/ + Cython
 bindings: the kernels), and wsframe._parser_c, wsframe._session_c,
-wsframe._upgrade_c, wsframe._driver_c, wsframe.server._transport_c and
-wsframe.server._pump_c (wsframe/_parser.py, _session.py, _upgrade.py,
-_driver.py, server/transport.py and server/_pump.py compiled by Cython).
+wsframe._upgrade_c, wsframe._driver_c, wsframe.server._transport_c,
+wsframe.server._pump_c and wsframe.server._wssend_c (wsframe/_parser.py,
+_session.py, _upgrade.py, _driver.py, server/transport.py, server/_pump.py and
+server/_wssend.py compiled by Cython), and wsframe.server._sockio (the
+selectors server's recv/send/epoll_wait in C).
 
 The extensions are optional: with WSFRAME_NO_SPEEDUPS=1, without Cython, or
 when compiling fails (no compiler), the package installs without them and
@@ -228,9 +230,10 @@ def extensions():
                        force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
     return built + cythonize(server, compiler_directives=plain, build_dir="build/cython", quiet=True,
                              force=stale("_driver.c", ("_driver_c.pxd",))
-                             or stale("server/transport.c", ("server/_transport_c.pxd", "_driver_c.pxd"))
+                             or stale("server/transport.c", ("server/_transport_c.pxd", "_driver_c.pxd",
+                                                             "server/_sockio.pxd"))
                              or stale("server/_pump.c", ("server/_pump_c.pxd", "server/_transport_c.pxd",
-                                                         "server/_sockio.pxd")))
+                                                         "_driver_c.pxd", "server/_sockio.pxd")))
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -6,8 +6,8 @@ cimport cython
 from wsframe.server._transport_c cimport Transport
 
 
-@cython.locals(t=Transport, fd=int, ev=int, epfd=int, listen_fd=int, wakeup_fd=int, now=double, next_sweep=double,
-               sweep_every=double, timeout=double, wake=double)
+@cython.locals(t=Transport, fd=Py_ssize_t, ev=int, epfd=int, listen_fd=Py_ssize_t, wakeup_fd=Py_ssize_t,
+               now=double, next_sweep=double, sweep_every=double, timeout=double, wake=double)
 cpdef run(object server)
 
 

@@ -69,7 +69,7 @@ cdef enum:
     SMALL_READ = 2048  # a read this short is copied into a bytes object: cheaper than a memoryview
 
 
-cpdef object sock_recv(object sock, int fd, bytearray buf, object view):
+cpdef object sock_recv(object sock, Py_ssize_t fd, bytearray buf, object view):
     """Read into ``buf`` (``view``: a memoryview of it); the bytes read (empty at end of stream):
     a bytes copy of a short read, else a view of ``buf`` (valid until the next read)."""
     cdef Py_ssize_t r
@@ -78,7 +78,7 @@ cpdef object sock_recv(object sock, int fd, bytearray buf, object view):
         r = sock.recv_into(view)
     else:
         while True:
-            r = wsf_recv(fd, p, PyByteArray_GET_SIZE(buf))
+            r = wsf_recv(<int>fd, p, PyByteArray_GET_SIZE(buf))  # (POSIX descriptors are ints)
             if r >= 0:
                 break
             if not wsf_eintr():
@@ -89,7 +89,7 @@ cpdef object sock_recv(object sock, int fd, bytearray buf, object view):
     return view[:r]
 
 
-cpdef Py_ssize_t sock_send(object sock, int fd, object data) except -1:
+cpdef Py_ssize_t sock_send(object sock, Py_ssize_t fd, object data) except -1:
     cdef Py_ssize_t r
     cdef const char *p
     cdef Py_ssize_t n
@@ -104,7 +104,7 @@ cpdef Py_ssize_t sock_send(object sock, int fd, object data) except -1:
     else:
         return sock.send(data)
     while True:
-        r = wsf_send(fd, p, n)
+        r = wsf_send(<int>fd, p, n)
         if r >= 0:
             return r
         if not wsf_eintr():

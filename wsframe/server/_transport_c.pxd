@@ -8,7 +8,8 @@ from wsframe._driver_c cimport Driver
 
 cdef class Transport(Driver):
     cdef public object server, sock, ws, out, close_code, close_reason
-    cdef public int fd, phase, interest
+    cdef public Py_ssize_t fd  # (a SOCKET handle on Windows: wider than an int)
+    cdef public int phase, interest
     cdef public bint plain, paused, eof, overflow, notified, dirty
     cdef public double opened_at
 
