@@ -132,11 +132,15 @@ cpdef list poll_ready(object poller, int epfd, double timeout):
             ms += 1
     with nogil:
         n = wsf_epoll_wait(epfd, &evs, ms)
-    if n < 0:
-        if wsf_eintr():
-            PyErr_CheckSignals()  # a signal handler's exception propagates; else a spurious wake-up
-            return []
+    if n < 0 and not wsf_eintr():
         PyErr_SetFromErrno(OSError)
+    # Run the Python signal handlers now: the compiled loop may execute no Python code
+    # between two waits, so a signal caught outside epoll_wait (no EINTR) would wait
+    # forever. A handler's exception (KeyboardInterrupt) propagates; the events are
+    # reported again by the next wait (level-triggered).
+    PyErr_CheckSignals()
+    if n < 0:  # EINTR: a spurious wake-up
+        return []
     cdef list ready = []
     for i in range(n):
         ready.append((wsf_event_fd(&evs, i), wsf_event_bits(&evs, i)))
