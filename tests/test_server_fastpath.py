@@ -7,6 +7,7 @@ import errno
 import importlib
 import select
 import socket
+import sys
 
 import pytest
 from conftest import speedups_required
@@ -164,3 +165,34 @@ def test_echo_through_the_loop(monkeypatch, no_epoll, builtin):
             assert type(t) is loop.Transport  # the same transport for any application
 
 
+
+
+def _fresh_loop(name: str):
+    """wsframe/server/loop.py run again as a new module (the process keeps its own choice)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"wsframe.server.{name}", loop.__file__)
+    copy = importlib.util.module_from_spec(spec)
+    copy.__package__ = "wsframe.server"
+    spec.loader.exec_module(copy)
+    return copy
+
+
+def test_a_loop_that_cannot_be_imported_falls_back_to_the_source(monkeypatch):
+    """An older build without the compiled loop (or transport): the same sources, uncompiled."""
+    import wsframe.codec
+    import wsframe.server as server_pkg
+
+    monkeypatch.setattr(wsframe.codec, "speedups_enabled", True)
+    monkeypatch.setitem(sys.modules, "wsframe.server._pump_c", None)
+    monkeypatch.delattr(server_pkg, "_pump_c", raising=False)
+    copy = _fresh_loop("_loop_choice_missing")
+    assert not copy.compiled and copy.Transport.__module__ == "wsframe.server.transport"
+
+
+def test_the_switch_chooses_the_source(monkeypatch):
+    import wsframe.codec
+
+    monkeypatch.setattr(wsframe.codec, "speedups_enabled", False)  # as with WSFRAME_NO_SPEEDUPS=1
+    copy = _fresh_loop("_loop_choice_off")
+    assert not copy.compiled and copy.Transport.__module__ == "wsframe.server.transport"
