@@ -1,7 +1,10 @@
 """Build the C extensions ("speedups"): wsframe._speedups (csrc/ + Cython
-bindings: the kernels), and wsframe._parser_c, wsframe._session_c and
-wsframe._upgrade_c (wsframe/_parser.py, _session.py and _upgrade.py compiled
-by Cython).
+bindings: the kernels), and wsframe._parser_c, wsframe._session_c,
+wsframe._upgrade_c, wsframe._driver_c, wsframe.server._transport_c,
+wsframe.server._pump_c and wsframe.server._wssend_c (wsframe/_parser.py,
+_session.py, _upgrade.py, _driver.py, server/transport.py, server/_pump.py and
+server/_wssend.py compiled by Cython), and wsframe.server._sockio (the
+selectors server's recv/send/epoll_wait in C).
 
 The extensions are optional: with WSFRAME_NO_SPEEDUPS=1, without Cython, or
 when compiling fails (no compiler), the package installs without them and
@@ -161,6 +164,50 @@ def extensions():
         )
         for name, deps in (("_session", ["wsframe/_speedups.pxd"]), ("_upgrade", ["wsframe/_session_c.pxd"]))
     ]
+    # The selectors server's per-connection path: the transport rules
+    # (wsframe/_driver.py with _driver_c.pxd) and the transport that extends
+    # them (wsframe/server/transport.py with server/_transport_c.pxd), as
+    # extension types with C fields; the pure modules stay the fallback.
+    server = [
+        Extension(
+            "wsframe._driver_c",
+            sources=["wsframe/_driver.py"],
+            depends=["wsframe/_driver_c.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+        # recv/send on the descriptor, for the compiled transport (the socket methods on Windows).
+        Extension(
+            "wsframe.server._sockio",
+            sources=["wsframe/server/_sockio.pyx"],
+            depends=["wsframe/server/_sockio.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+        Extension(
+            "wsframe.server._transport_c",
+            sources=["wsframe/server/transport.py"],
+            depends=["wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd", "wsframe/server/_sockio.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+        # ServerWebSocket.send and ping (wsframe/server/_wssend.py): no Python frame per message sent.
+        Extension(
+            "wsframe.server._wssend_c",
+            sources=["wsframe/server/_wssend.py"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+        # The loop (wsframe/server/_pump.py with server/_pump_c.pxd): C, calling the compiled transport.
+        Extension(
+            "wsframe.server._pump_c",
+            sources=["wsframe/server/_pump.py"],
+            depends=["wsframe/server/_pump_c.pxd", "wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd",
+                     "wsframe/server/_sockio.pxd"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
+    ]
     # freethreading_compatible: the modules declare Py_MOD_GIL_NOT_USED, so a
     # free-threaded CPython (3.14t) keeps the GIL off when importing them.
     directives = {"language_level": "3", "boundscheck": False, "wraparound": False, "cdivision": True,
@@ -181,6 +228,12 @@ def extensions():
     plain = {"language_level": "3", "annotation_typing": False, "freethreading_compatible": True}
     built += cythonize(connection, compiler_directives=plain, build_dir="build/cython", quiet=True,
                        force=stale("_session.c", ("_session_c.pxd",)) or stale("_upgrade.c", ("_upgrade_c.pxd",)))
+    built += cythonize(server, compiler_directives=plain, build_dir="build/cython", quiet=True,
+                       force=stale("_driver.c", ("_driver_c.pxd",))
+                       or stale("server/transport.c", ("server/_transport_c.pxd", "_driver_c.pxd",
+                                                       "server/_sockio.pxd"))
+                       or stale("server/_pump.c", ("server/_pump_c.pxd", "server/_transport_c.pxd",
+                                                   "_driver_c.pxd", "server/_sockio.pxd")))
     # -- the asyncio layer (helper coro, issue 19): the cores of the transport
     # driver, the WebSocket and the callback API's protocol, wsframe/asyncio/
     # protocol.py, connection.py and app_protocol.py compiled with their

@@ -6,7 +6,8 @@ for 4,000; the difference of the two instruction totals (user space, the whole
 server process) divided by 3,000 is the cost per message, so start-up, imports
 and the handshake drop out. Counts do not move with the machine's load, as
 wall-clock times do. Options: ``--short N --long N`` (message counts),
-``--only NAME`` (repeatable), ``--json PATH``.
+``--only NAME`` (repeatable), ``--window N`` (frames in flight, repeatable:
+``--window 1 --window 16`` measures ping-pong and pipelined), ``--json PATH``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 # Each server: Python source taking the port as argv[1], printing READY once it listens.
 SERVERS: Dict[str, Tuple[str, str]] = {
@@ -87,6 +88,14 @@ server = Server(Echo(), "127.0.0.1", int(sys.argv[1]), compression=False)
 print("READY", flush=True)
 server.serve_forever()
 '''),
+    "selectors-echo": ("wsframe.server.Server with the built-in EchoApplication (selectors loop)", r'''
+import sys
+from wsframe.server import EchoApplication, Server
+
+server = Server(EchoApplication(), "127.0.0.1", int(sys.argv[1]), compression=False)
+print("READY", flush=True)
+server.serve_forever()
+'''),
 }
 
 PAYLOAD = b"0123456789abcdef"  # 16 B binary
@@ -99,8 +108,10 @@ def _frame() -> bytes:
     return bytes([0x82, 0x80 | len(PAYLOAD)]) + MASK + masked
 
 
-def _client(port: int, n: int) -> None:
-    """Handshake, ``n`` ping-pongs of one 16 B binary frame, closing handshake, wait for EOF."""
+def _client(port: int, n: int, window: int = 1) -> None:
+    """Handshake, ``n`` echoes of one 16 B binary frame with ``window`` of them in flight
+    (1: ping-pong; more: pipelined, a new frame sent for each reply, as the loadgen does),
+    closing handshake, wait for EOF."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=120)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -116,16 +127,25 @@ def _client(port: int, n: int) -> None:
         raise RuntimeError(f"handshake refused: {head[:40]!r}")
     frame = _frame()
     reply = bytes([0x82, len(PAYLOAD)]) + PAYLOAD
-    for _ in range(n):
-        sock.sendall(frame)
-        while len(buf) < len(reply):
+    size = len(reply)
+    sent = min(window, n)
+    sock.sendall(frame * sent)
+    done = 0
+    while done < n:
+        while len(buf) < size:
             chunk = sock.recv(65536)
             if not chunk:
                 raise RuntimeError("connection closed during the run")
             buf += chunk
-        if buf[:len(reply)] != reply:
-            raise RuntimeError(f"unexpected reply {buf[:len(reply)]!r}")
-        buf = buf[len(reply):]
+        k = len(buf) // size
+        if buf[:k * size] != reply * k:
+            raise RuntimeError(f"unexpected reply {buf[:size]!r}")
+        buf = buf[k * size:]
+        done += k
+        more = min(k, n - sent)
+        if more > 0:
+            sock.sendall(frame * more)
+            sent += more
     close = bytes([0x88, 0x82]) + MASK + bytes(b ^ MASK[i] for i, b in enumerate(b"\x03\xe8"))
     sock.sendall(close)
     deadline = time.monotonic() + 60
@@ -144,7 +164,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure_once(name: str, n: int, workdir: str) -> int:
+def measure_once(name: str, n: int, workdir: str, window: int = 1) -> int:
     """Total instructions (Ir) of the server process serving one connection of ``n`` messages."""
     port = _free_port()
     out = os.path.join(workdir, f"{name}-{n}.out")
@@ -158,7 +178,7 @@ def measure_once(name: str, n: int, workdir: str) -> int:
         line = proc.stdout.readline()  # bounded: the server prints READY or exits
         if "READY" not in line:
             raise RuntimeError(f"{name} did not start: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
-        _client(port, n)
+        _client(port, n, window)
     finally:
         proc.terminate()  # callgrind writes its output at the fatal signal
         try:
@@ -176,24 +196,31 @@ def measure_once(name: str, n: int, workdir: str) -> int:
     raise RuntimeError(f"no instruction count for {name}: {err[-2000:]}")
 
 
-def measure(names: List[str], short: int, long: int) -> Dict[str, Dict[str, float]]:
+def measure(names: List[str], short: int, long: int, windows: Sequence[int] = (1,)) -> Dict[str, Dict[str, float]]:
+    """Per server (and per window other than 1: ``name w16``), both totals and the cost per message."""
     results: Dict[str, Dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="wsframe-callgrind-") as workdir:
-        for name in names:
-            a = measure_once(name, short, workdir)
-            b = measure_once(name, long, workdir)
-            results[name] = {"short": a, "long": b, "per_message": (b - a) / (long - short)}
-            print(f"  {name}: {results[name]['per_message']:,.0f} instructions/message", file=sys.stderr)
+        for window in windows:
+            for name in names:
+                a = measure_once(name, short, workdir, window)
+                b = measure_once(name, long, workdir, window)
+                key = name if window == 1 else f"{name} w{window}"
+                results[key] = {"short": a, "long": b, "per_message": (b - a) / (long - short), "window": window}
+                print(f"  {key}: {results[key]['per_message']:,.0f} instructions/message", file=sys.stderr)
     return results
 
 
 def table(results: Dict[str, Dict[str, float]], short: int, long: int) -> str:
-    base: Optional[float] = results.get("picows", {}).get("per_message")
-    rows = [f"| server | Ir, {short:,} msgs | Ir, {long:,} msgs | instructions/message | vs picows |",
-            "| --- | ---: | ---: | ---: | ---: |"]
-    for name, r in results.items():
+    """Markdown; each row's ratio is against picows at the same window."""
+    rows = [f"| server | window | Ir, {short:,} msgs | Ir, {long:,} msgs | instructions/message | vs picows |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for key, r in results.items():
+        window = int(r.get("window", 1))
+        name = key.split(" ")[0]
+        base: Optional[float] = results.get("picows" if window == 1 else f"picows w{window}", {}).get("per_message")
         ratio = f"{r['per_message'] / base:.2f}x" if base else "-"
-        rows.append(f"| {SERVERS[name][0]} | {r['short']:,} | {r['long']:,} | {r['per_message']:,.0f} | {ratio} |")
+        rows.append(f"| {SERVERS[name][0]} | {window} | {r['short']:,} | {r['long']:,} | {r['per_message']:,.0f}"
+                    f" | {ratio} |")
     return "\n".join(rows)
 
 
@@ -202,6 +229,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--short", type=int, default=1000)
     ap.add_argument("--long", type=int, default=4000)
     ap.add_argument("--only", action="append", choices=sorted(SERVERS))
+    ap.add_argument("--window", type=int, action="append",
+                    help="frames in flight (repeatable; default 1, ping-pong; e.g. --window 1 --window 16)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
     if shutil.which("valgrind") is None:
@@ -209,10 +238,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if not 0 < args.short < args.long:
         ap.error("need 0 < --short < --long")
+    windows = args.window or [1]
+    if min(windows) < 1:
+        ap.error("--window must be >= 1")
     names = args.only or list(SERVERS)
     if "picows" not in names:
         names.insert(0, "picows")  # the ratios are against it
-    results = measure(names, args.short, args.long)
+    results = measure(names, args.short, args.long, windows)
     print(table(results, args.short, args.long))
     if args.json:
         with open(args.json, "w") as f:

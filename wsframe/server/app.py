@@ -6,10 +6,17 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..connection import ServerConnection, State
 from ..enums import CloseCode
+from ..codec import speedups_enabled
 from . import _pubsub as _ps
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..codec import BytesLike
+# ws.send and ws.ping: compiled with the codec's speedups (as wsframe.connection chooses).
+if TYPE_CHECKING or not speedups_enabled:
+    from . import _wssend
+else:
+    try:
+        from . import _wssend_c as _wssend
+    except ImportError:  # built without it (an older build): the same code, uncompiled
+        from . import _wssend
 
 __all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address"]
 
@@ -120,28 +127,9 @@ class ServerWebSocket:
         """Bytes queued for this peer and not yet accepted by the kernel."""
         return self.transport.buffered()
 
-    def send(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
-        """Send a message: ``str`` as text, bytes-like as binary.
-
-        The frame is written into the connection's output buffer at once; it
-        goes out after the current callback returns, coalesced with the other
-        replies to the same read. Raises :class:`wsframe.ConnectionStateError`
-        when the connection is not open. Call it from the server's thread (use
-        :meth:`Server.call_soon_threadsafe` from others).
-        """
-        t = self.transport
-        if t.server._ps_runs:  # published frames not yet written go first
-            _ps.write_runs(t.server)
-        self.conn.send_message(data)
-        if not t.dirty:  # outside the server's dispatch: have the output sent
-            t.mark_dirty()
-
-    def ping(self, payload: BytesLike = b"") -> None:
-        """Send a ping (up to 125 bytes of payload)."""
-        self.conn.send_ping(payload)
-        t = self.transport
-        if not t.dirty:
-            t.mark_dirty()
+    # One call per message: compiled with the codec's speedups (wsframe.server._wssend_c), no Python frame.
+    send = _wssend.send
+    ping = _wssend.ping
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (no-op when it already started)."""

@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Set
 
 from .. import _driver
 from . import _pubsub as _ps
@@ -24,10 +24,26 @@ from ..connection import ServerConnection, State
 from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
 from .app import Application, ServerWebSocket, format_address
-from .poller import EV_READ, EV_READABLE, EV_WRITABLE, make_poller
-from .transport import PHASE_DEAD, PHASE_OPEN, PHASE_OPENING, PHASE_TLS, RECV_SIZE, Transport
+from .poller import EV_READ, make_poller
+from . import transport as _transport
+from ..codec import speedups_enabled
+from .transport import PHASE_OPEN, PHASE_OPENING, PHASE_TLS, RECV_SIZE
 
-__all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT"]
+# The transport and the loop follow the codec's choice, as wsframe.connection
+# does: compiled (transport.py and _pump.py with their _c.pxd), or the same
+# sources uncompiled. ``compiled`` tells which.
+if TYPE_CHECKING or not speedups_enabled:
+    from . import _pump as _pump_impl, transport as _transport_impl
+else:
+    try:
+        from . import _pump_c as _pump_impl, _transport_c as _transport_impl
+    except ImportError:  # built without them (an older build): the same code, uncompiled
+        from . import _pump as _pump_impl, transport as _transport_impl
+Transport = _transport_impl.Transport
+#: True when the loop and the transport are the compiled ones (wsframe.server._pump_c, _transport_c).
+compiled: bool = _pump_impl.__name__.endswith("_c")
+
+__all__ = ["Server", "serve", "codec_summary", "DEFAULT_STOP_TIMEOUT", "compiled"]
 
 logger = logging.getLogger("wsframe.server")
 
@@ -155,10 +171,10 @@ class Server:
         self._wsock.setblocking(False)
         self.poller.register(self._rsock.fileno(), EV_READ)
         self.now = time.monotonic()  # time of the current loop iteration: the server's one clock
-        self._conns: Dict[int, Transport] = {}
+        self._conns: Dict[int, _transport.Transport] = {}
         self._n_overflow = 0
-        self.dirty: List[Transport] = []  # output queued outside dispatch
-        self.ready: Set[Transport] = set()  # TLS connections with decrypted input pending
+        self.dirty: List[_transport.Transport] = []  # output queued outside dispatch
+        self.ready: Set[_transport.Transport] = set()  # TLS connections with decrypted input pending
         self._calls: Deque[Callable[[], Any]] = deque()
         self._buf = bytearray(RECV_SIZE)
         self.view = memoryview(self._buf)  # the one receive buffer, shared by every connection
@@ -192,7 +208,7 @@ class Server:
 
     # Pub/sub (wsframe.server._pubsub): topics, publish and broadcast on this server.
     _pubsub: Any = None
-    _ps_pending: Optional[List[Transport]] = None
+    _ps_pending: Optional[List[_transport.Transport]] = None
     _ps_runs: Any = ()  # the PubSub's pending runs: not empty while a burst waits (ws.send checks)
     pubsub = _ps.pubsub
     publish = _ps.publish
@@ -299,62 +315,7 @@ class Server:
     # -- internals: the loop -------------------------------------------------
 
     def _run(self) -> None:
-        poll = self.poller.poll
-        monotonic = time.monotonic
-        conns = self._conns
-        acceptor = self._acceptor
-        listen_fd = self.socket.fileno()
-        wakeup_fd = self._rsock.fileno()
-        next_sweep = monotonic() + self._sweep_every
-        while True:
-            if self._stop_requested and not self._stopping:
-                self._begin_stop()
-            if self._stopping and (not conns or monotonic() >= self._stop_deadline):
-                return
-            if self.ready or self.dirty or self._calls:
-                timeout = 0.0
-            else:
-                wake = next_sweep
-                if acceptor.paused and acceptor.resume_at < wake:
-                    wake = acceptor.resume_at
-                timeout = wake - monotonic()
-                if timeout < 0.0:  # (not max(): a builtin call per wake-up)
-                    timeout = 0.0
-            ready = poll(timeout)
-            self.now = monotonic()
-            for fd, ev in ready:
-                t = conns.get(fd)
-                if t is None:
-                    if fd == listen_fd:
-                        if acceptor.listening:
-                            acceptor.accept()
-                    elif fd == wakeup_fd:
-                        self._drain_wakeup()
-                    continue
-                if ev & EV_WRITABLE and t.out is not None:
-                    t.flush()
-                if ev & EV_READABLE or t.phase == PHASE_TLS:
-                    t.on_readable()
-            if self._calls:
-                self._run_calls()
-            if self.ready:
-                again, self.ready = self.ready, set()
-                for t in again:
-                    if t.phase != PHASE_DEAD:
-                        t.on_readable()
-            if self.dirty:
-                dirty, self.dirty = self.dirty, []
-                for t in dirty:
-                    t.dirty = False
-                    if t.phase != PHASE_DEAD:
-                        t.after_io()
-            now = self.now
-            if acceptor.paused and now >= acceptor.resume_at:
-                acceptor.resume()
-            if now >= next_sweep:
-                for t in list(conns.values()):
-                    t.sweep(now)
-                next_sweep = now + self._sweep_every
+        _pump_impl.run(self)  # the loop (wsframe.server._pump)
 
     # -- the connection table --------------------------------------------------
 
@@ -391,7 +352,7 @@ class Server:
         if phase == PHASE_TLS:
             t.tls_handshake()
 
-    def forget(self, t: Transport) -> None:
+    def forget(self, t: _transport.Transport) -> None:
         """``t`` closed its socket: drop it from the table and the poller."""
         self._conns.pop(t.fd, None)
         self.ready.discard(t)

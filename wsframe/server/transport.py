@@ -28,6 +28,22 @@ from .. import events as _ev
 from ..connection import ServerConnection, State
 from ..exceptions import ConnectionStateError
 from . import _pubsub as _ps
+from ._sockio_py import sock_recv, sock_send  # compiled: the C ones (cimported by _transport_c.pxd)
+
+try:
+    import cython
+except ImportError:  # pure Python without Cython installed: never compiled
+
+    class cython:  # type: ignore[no-redef]  # noqa: N801 - stands in for Cython's shadow module
+        compiled = False
+
+
+# Compiled, the base class is the compiled driver (its C type comes from
+# _transport_c.pxd's cimport); uncompiled, the pure-Python one.
+if cython.compiled:
+    from .._driver_c import Driver
+else:
+    from .._driver import Driver
 from .app import ServerWebSocket, format_address
 from .poller import EV_BOTH, EV_READ, EV_WRITE
 from .tls import TLS_DONE, TLS_FAILED, WANT_IO, tls_handshake_step
@@ -64,7 +80,7 @@ _Rejected = _ev.Rejected
 _Fragment = _ev.Fragment
 
 
-class Transport(_driver.Driver):
+class Transport(Driver):
     """One accepted socket and its connection (see the module docstring). ``server`` is the
     owning :class:`~wsframe.server.Server`: its shared receive buffer, clock, poller and application.
 
@@ -73,15 +89,16 @@ class Transport(_driver.Driver):
     the transport only answers its requests (``deadline_*``) and reports I/O to it.
     """
 
-    __slots__ = ("server", "sock", "fd", "ws", "phase", "out", "interest", "paused", "eof",
+    __slots__ = ("server", "sock", "fd", "plain", "ws", "phase", "out", "interest", "paused", "eof",
                  "overflow", "notified", "dirty", "opened_at", "close_code", "close_reason")
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, conn: ServerConnection, now: float,
                  phase: int, overflow: bool) -> None:
-        _driver.Driver.__init__(self, conn, server.limits, now)
+        Driver.__init__(self, conn, server.limits, now)
         self.server = server
         self.sock = sock
         self.fd = sock.fileno()
+        self.plain = server.ssl_context is None  # no TLS: the descriptor is read and written directly
         self.ws = ServerWebSocket(self, conn, addr)
         self.phase = phase
         self.out: Optional[bytearray] = None  # unsent output, only while there is some
@@ -101,22 +118,21 @@ class Transport(_driver.Driver):
         """The poller reported input (or a TLS connection may have some)."""
         phase = self.phase
         server = self.server
-        if (phase != PHASE_OPEN and phase != PHASE_OPENING) or self.paused or server.ssl_context is not None:
+        if (phase != PHASE_OPEN and phase != PHASE_OPENING) or self.paused or not self.plain:
             self._read_slow()
             return
-        # The hot path: one recv, fed as a view of the shared buffer, then
-        # dispatch and one send (after_io).
-        view = server.view
+        # The hot path: one recv into the shared buffer, fed as a view of it
+        # (a short read as a bytes copy, cheaper), then dispatch and one send (after_io).
         try:
-            n = self.sock.recv_into(view)
+            data = sock_recv(self.sock, self.fd, server._buf, server.view)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             logger.debug("recv from %s failed: %s", format_address(self.ws.remote_address), exc)
             self.kill()
             return
-        if n:
-            self.conn.receive_data(view[:n])
+        if data:
+            self.conn.receive_data(data)
             self.active = True
         else:
             self.eof = True
@@ -227,7 +243,7 @@ class Transport(_driver.Driver):
             if out is None:
                 # Send everything right now; keep what the kernel did not take.
                 try:
-                    n = self.sock.send(data)
+                    n = sock_send(self.sock, self.fd, data) if self.plain else self.sock.send(data)
                 except _SEND_AGAIN:
                     n = 0
                 except (OSError, ssl.SSLError) as exc:
@@ -376,7 +392,7 @@ class Transport(_driver.Driver):
         if out is None:
             return
         try:
-            n = self.sock.send(out)
+            n = sock_send(self.sock, self.fd, out) if self.plain else self.sock.send(out)
         except _SEND_AGAIN:
             return
         except (OSError, ssl.SSLError) as exc:
