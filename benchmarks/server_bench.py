@@ -1,7 +1,7 @@
 """Server benchmarks: echo servers under a C load generator, same run, same inputs.
 
-``python -m benchmarks.server_bench [--quick|--smoke|--full] [--no-pin] [--only REGEX] [--skip REGEX]
-[--rows REGEX] [--out DIR]``
+``python -m benchmarks.server_bench [--quick|--smoke|--full] [--repeats N] [--no-pin] [--only REGEX]
+[--skip REGEX] [--rows REGEX] [--out DIR]``
 
 What runs
   - The load generator ``benchmarks/loadgen/loadgen.c`` (epoll, C) and the C
@@ -10,8 +10,10 @@ What runs
   - Servers (:mod:`benchmarks.server_specs`; scripts in ``benchmarks/servers/``):
     wsframe as a user writes it (``wsframe_app.py``: an ``Application`` whose
     ``on_message`` calls ``ws.send(data)``) and the built-in ``wsframe echo``;
-    the wsframe.asyncio server on the default loop and on uvloop (``wsframe
-    echo --loop asyncio|uvloop``); uvicorn on uvloop serving one plain ASGI
+    wsframe.asyncio on uvloop as a user writes it, with the callback API
+    (``wsframe_asyncio_app.py``: ``serve(app=Echo())``) and with the coroutine
+    API (``wsframe_asyncio_coro.py``: ``async for m in ws: await ws.send(m)``),
+    and ``wsframe echo --loop asyncio``; uvicorn on uvloop serving one plain ASGI
     echo app with ``--ws wsframe.uvicorn:WSFrameProtocol``, ``websockets-sansio``
     and ``wsproto``; hypercorn serving the same app with and without wsframe's
     wsproto accelerator; picows on uvloop, websockets (asyncio), aiohttp,
@@ -37,7 +39,7 @@ Method
   server's (all threads, /proc), so the report gives server CPU microseconds
   per message, and flags rows where the generator itself was saturated (>= 90 %
   of a core): there, the number is the generator's limit, not the server's.
-  The targets of issues 9, 10 and 12 are judged in :mod:`benchmarks.server_targets`.
+  The targets of issues 9, 10, 12 and 19 are judged in :mod:`benchmarks.server_targets`.
 
 ``run(quick, smoke, out_dir)`` is the importable entry point; it returns one
 dict per (server, row) and writes ``servers.md``, ``servers.json`` and, when
@@ -48,6 +50,7 @@ matplotlib is installed, PNG charts into ``out_dir`` (default
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -62,8 +65,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from . import server_report
 from .server_procs import RunningServer, cpus, echo_args, handshake_args, loadgen, measure_idle
 from .server_report import cpu_ratios, ratios, targets  # noqa: F401  (re-exported)
-from .server_specs import (ALL_ROWS, ASYNCIO, ASYNCIO_UVLOOP, CEILING, ECHO_ROWS, FLOOR,  # noqa: F401
-                           HANDSHAKE_ROW, HYPERCORN, HYPERCORN_ACCEL, MEMORY_ROW, MODES, PICOWS, UVICORN_SANSIO,
+from .server_specs import (ALL_ROWS, ASYNCIO, ASYNCIO_APP_UVLOOP, ASYNCIO_UVLOOP, CEILING, ECHO_ROWS,  # noqa: F401
+                           FLOOR, HANDSHAKE_ROW, HYPERCORN, HYPERCORN_ACCEL, MEMORY_ROW, MODES, PICOWS, UVICORN_SANSIO,
                            UVICORN_WSFRAME, UVICORN_WSPROTO, WSFRAME, WSFRAME_BUILTIN, Mode, Row, ServerSpec,
                            Unavailable, build, server_specs)
 
@@ -86,7 +89,7 @@ def select_rows(rows: Optional[str] = None) -> List[Row]:
 def run(quick: bool = True, smoke: bool = False, out_dir=None, *, pin: Optional[bool] = None,
         only: Optional[str] = None, skip: Optional[str] = None, rows: Optional[str] = None,
         install: bool = False, require: Sequence[str] = (), extra_checks: Sequence[dict] = (),
-        log: Callable[[str], None] = print) -> List[dict]:
+        repeats: Optional[int] = None, log: Callable[[str], None] = print) -> List[dict]:
     """Runs the server benchmarks; returns one dict per (server, row).
 
     Each dict: server, row (key), label, kind, status ("ok" / "skipped: ..." / "FAILED: ..."), version,
@@ -95,8 +98,13 @@ def run(quick: bool = True, smoke: bool = False, out_dir=None, *, pin: Optional[
     ``only``/``skip``: regexes on server names; ``rows``: regex on row keys or labels.
     ``require``: server names that must be available (raise instead of skipping).
     ``extra_checks``: more targets for the report's table (the micro benchmarks', see server_targets).
+    ``repeats``: interleaved repeats instead of the mode's (more of them steady the medians on a busy machine).
     """
     mode = MODES["smoke" if smoke else "quick" if quick else "full"]
+    if repeats is not None:
+        if repeats < 1:
+            raise ValueError("repeats must be >= 1")
+        mode = dataclasses.replace(mode, repeats=repeats)
     out = Path(out_dir) if out_dir else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "servers.log"
@@ -283,6 +291,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     g.add_argument("--quick", action="store_true", help="the default: 6 short interleaved repeats")
     g.add_argument("--smoke", action="store_true", help="tiny counts, correctness only")
     g.add_argument("--full", action="store_true", help="7 repeats of 1.5 s per row")
+    ap.add_argument("--repeats", type=int, metavar="N", help="interleaved repeats instead of the mode's")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and generator to separate cores")
     ap.add_argument("--only", metavar="REGEX", help="servers to run besides the wsframe Application (regex on names)")
     ap.add_argument("--skip", metavar="REGEX", help="servers not to run (regex on names)")
@@ -299,7 +308,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"row     {r.key:34} {r.label}")
         return 0
     results = run(quick=not a.full, smoke=a.smoke, out_dir=a.out, pin=False if a.no_pin else None, only=a.only,
-                  skip=a.skip, rows=a.rows, install=not a.no_install)
+                  skip=a.skip, rows=a.rows, install=not a.no_install, repeats=a.repeats)
     out = Path(a.out) if a.out else RESULTS_DIR
     print()
     print((out / "servers.md").read_text())

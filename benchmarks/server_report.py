@@ -120,7 +120,7 @@ def report(results: List[dict], meta: dict, rows: Sequence[Row], extra_checks: S
              "Medians over repeats; `±` is the spread (max - min) / median. † marks a row where the load "
              "generator used >= 90 % of its core (the number is then a lower bound of the server's capacity). "
              "Reproduce: `python -m benchmarks.server_bench --quick` (or `--full`; `--only`/`--skip`/`--rows` "
-             "pick servers and rows).\n")
+             "pick servers and rows, `--repeats N` sets the repeats).\n")
     L.append("The **wsframe (user Application)** line is a user-written application "
              "(`benchmarks/servers/wsframe_app.py`: an `Application` whose `on_message` calls `ws.send(data)`), "
              "not the built-in echo, which has its own line.\n")
@@ -183,6 +183,7 @@ def report(results: List[dict], meta: dict, rows: Sequence[Row], extra_checks: S
     L.append("")
     checks = server_targets.server_checks(results) + list(extra_checks)
     L.append(server_targets.markdown(checks))
+    L.append(server_targets.issue19_table(results))
     peers = [s for s in servers if s != WSFRAME]
     if WSFRAME in servers and peers:
         rat, crat = ratios(results), cpu_ratios(results)

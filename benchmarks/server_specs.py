@@ -29,8 +29,10 @@ NODE_PEER_DIRS = (SERVERS_DIR / "node_modules", ROOT / "tests" / "peers" / "node
 # Server names (the report's rows and the targets' operands).
 WSFRAME = "wsframe (user Application)"  # benchmarks/servers/wsframe_app.py: what users write
 WSFRAME_BUILTIN = "wsframe echo (built-in)"  # the CLI's `wsframe echo` (selectors)
-ASYNCIO = "wsframe.asyncio"  # `wsframe echo --loop asyncio`: an `async for` / `await ws.send` handler
-ASYNCIO_UVLOOP = "wsframe.asyncio (uvloop)"
+ASYNCIO = "wsframe.asyncio coroutine API (asyncio)"  # `wsframe echo --loop asyncio`: async for / await ws.send
+# On uvloop, both APIs as a user writes them (servers/wsframe_asyncio_app.py, servers/wsframe_asyncio_coro.py).
+ASYNCIO_APP_UVLOOP = "wsframe.asyncio callback API (uvloop)"  # serve(app=Application())
+ASYNCIO_UVLOOP = "wsframe.asyncio coroutine API (uvloop)"  # serve(handler): async for / await ws.send
 PICOWS = "picows"
 UVICORN_WSFRAME = "uvicorn + wsframe"
 UVICORN_SANSIO = "uvicorn + websockets-sansio"
@@ -205,6 +207,9 @@ def server_specs(install: bool = False) -> List[ServerSpec]:
     def check_uvloop_wsframe() -> str:
         return f"{_check_wsframe()}, uvloop {_py_version('uvloop')}"
 
+    def check_uvloop_app() -> str:  # serve(app=...) is in wsframe.asyncio.app_protocol
+        return f"{_check_wsframe('import wsframe.asyncio.app_protocol')}, uvloop {_py_version('uvloop')}"
+
     def check_uvicorn(ws: str) -> Callable[[], str]:
         def check() -> str:
             v = f"uvicorn {_py_version('uvicorn')}, uvloop {_py_version('uvloop')}"
@@ -236,10 +241,15 @@ def server_specs(install: bool = False) -> List[ServerSpec]:
                    note="selectors server, `Application.on_message` calling `ws.send(data)` (servers/wsframe_app.py)"),
         ServerSpec(WSFRAME_BUILTIN, _check_wsframe, cli("--no-compression"), cwd=ROOT,
                    note="`wsframe echo` (selectors server, built-in echo application)"),
+        ServerSpec(ASYNCIO_APP_UVLOOP, check_uvloop_app, script("wsframe_asyncio_app.py"),
+                   note="uvloop, `wsframe.asyncio.serve(app=Echo())`: a user `Application` whose `on_message` "
+                        "calls `ws.send(data)` (servers/wsframe_asyncio_app.py)"),
+        ServerSpec(ASYNCIO_UVLOOP, check_uvloop_wsframe, script("wsframe_asyncio_coro.py"),
+                   note="uvloop, `wsframe.asyncio.serve(handler)`: a user handler `async for m in ws: await "
+                        "ws.send(m)` (servers/wsframe_asyncio_coro.py)"),
         ServerSpec(ASYNCIO, _check_wsframe, cli("--no-compression", "--loop", "asyncio"), cwd=ROOT,
-                   note="`wsframe echo --loop asyncio`: handler `async for m in ws: await ws.send(m)`"),
-        ServerSpec(ASYNCIO_UVLOOP, check_uvloop_wsframe, cli("--no-compression", "--loop", "uvloop"), cwd=ROOT,
-                   note="the same on uvloop (`--loop uvloop`)"),
+                   note="`wsframe echo --loop asyncio` (default asyncio loop): handler "
+                        "`async for m in ws: await ws.send(m)`"),
         ServerSpec(PICOWS, lambda: f"{_py_version('picows')}, uvloop {_py_version('uvloop')}",
                    script("picows_echo.py"), note="picows on uvloop, frame-level echo"),
         ServerSpec(UVICORN_WSFRAME, check_uvicorn("wsframe"), script("uvicorn_echo.py", "--ws", "wsframe"),

@@ -99,8 +99,9 @@ def test_report_written(smoke):
 def test_report_has_the_targets_table(smoke):
     _, out, _ = smoke
     text = (out / "servers.md").read_text()
-    assert "## Targets (issues 9, 10, 12)" in text
+    assert "## Targets (issues 9, 10, 12, 19)" in text
     assert "user-written Application vs built-in echo" in text
+    assert "## Issue 19 per row" in text
 
 
 def _fake(server: str, row, rate: float, cpu: float) -> dict:
@@ -143,7 +144,37 @@ def test_targets_are_ratios_of_the_named_servers():
     missing = get("asyncio server on uvloop vs picows, messages/s", pp.label)
     assert missing["ratio"] is None and missing["met"] is None
     table = t.markdown(list(checks.values()))
-    assert "| **miss** |" in table and "| hit |" in table and "n/a" in table
+    assert "| **MISSED** |" in table and "| met |" in table and "n/a" in table
+
+
+def test_issue19_targets_compare_each_asyncio_api_with_picows():
+    """Issue 19: the callback API is judged on msg/s and CPU/msg, the coroutine API on msg/s, both vs picows;
+    the per-row table shows the same ratios and the raw medians."""
+    from benchmarks import server_targets as t
+
+    row = next(r for r in server_bench.ECHO_ROWS if r.conns == 1 and r.window == 1 and r.size == 16)
+    results = [_fake(server_bench.ASYNCIO_APP_UVLOOP, row, 12000.0, 30.0),
+               _fake(server_bench.ASYNCIO_UVLOOP, row, 9000.0, 60.0),
+               _fake(server_bench.PICOWS, row, 10000.0, 40.0),
+               _fake(server_bench.UVICORN_WSFRAME, row, 6000.0, 50.0),
+               _fake(server_bench.UVICORN_SANSIO, row, 4000.0, 70.0),
+               _fake(server_bench.UVICORN_WSPROTO, row, 5500.0, 70.0)]
+    checks = [c for c in t.server_checks(results) if c["row"] == row.label]
+
+    def get(prefix: str) -> dict:
+        return next(c for c in checks if c["target"].startswith(prefix))
+
+    assert get("callback API on uvloop vs picows, messages/s")["ratio"] == 1.2
+    cb_cpu = get("callback API on uvloop vs picows, server CPU/msg")
+    assert abs(cb_cpu["ratio"] - 40 / 30) < 1e-9 and cb_cpu["met"] is True
+    co = get("asyncio server on uvloop vs picows, messages/s (coroutine API")
+    assert co["ratio"] == 0.9 and co["met"] is False
+    uv = get("uvicorn + wsframe vs uvicorn's best built-in")
+    assert abs(uv["ratio"] - 6000 / 5500) < 1e-9 and uv["met"] is False  # wsproto is the faster built-in here
+    table = t.issue19_table(results)
+    line = next(ln for ln in table.splitlines() if ln.startswith(f"| {row.label} |"))
+    assert "| 1.20x met | 1.33x met | 0.90x **MISSED** | 0.67x |" in line and "1.09x **MISSED** (wsproto)" in line
+    assert "10.0k/s / 12.0k/s / 9.0k/s" in line
 
 
 def test_micro_checks_pick_the_send_and_receive_targets():
@@ -153,9 +184,11 @@ def test_micro_checks_pick_the_send_and_receive_targets():
                runner.Result("send", "text16B-server", "picows", "ok", 10, "msgs", [2.0, 2.0, 2.0]),
                runner.Result("receive", "16B", "wsframe-c", "ok", 10, "msgs", [1.0, 1.0, 1.0]),
                runner.Result("receive", "16B", "picows", "ok", 10, "msgs", [3.0, 3.0, 3.0])]
-    checks = {c["row"]: c for c in server_targets.micro_checks(runner.evaluate_targets(results))}
-    assert checks["send[text16B-server]"]["ratio"] == 2.0 and checks["send[text16B-server]"]["met"] is True
-    assert checks["receive[16B]"]["ratio"] == 3.0 and checks["receive[16B]"]["met"] is False  # needs 3.5x
+    checks = {(c["row"], c["need"]): c for c in server_targets.micro_checks(runner.evaluate_targets(results))}
+    assert checks[("send[text16B-server]", 1.0)]["ratio"] == 2.0 and checks[("send[text16B-server]", 1.0)]["met"]
+    assert checks[("receive[16B]", 3.5)]["ratio"] == 3.0 and checks[("receive[16B]", 3.5)]["met"] is False
+    floor = checks[("receive[16B]", 5.2)]  # issue 19: no regression from 5.2x
+    assert floor["ratio"] == 3.0 and floor["met"] is False and "no regression" in floor["target"]
 
 
 def test_server_and_row_selection():
