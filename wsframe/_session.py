@@ -20,7 +20,6 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 from .codec import (
     Frame,
     FrameParser,
-    Utf8Validator,
     build_close_payload,
     frame_data,  # compiled: the C functions themselves (cimported by _session_c.pxd)
     parse_close_payload,
@@ -28,6 +27,8 @@ from .codec import (
     write_frame,
 )
 from ._kernels_py import new_buffer  # compiled: the C one (cimported by _session_c.pxd)
+from ._text_py import KEEPS_TEXT as _KEEPS_TEXT  # the validator for text that arrives in pieces
+from ._text_py import TextValidator as _TextValidator
 from .enums import RSV1, RSV2, RSV3, CloseCode, Opcode, State
 from .events import BinaryMessage, CloseReceived, Closed, Connected, Event, Fragment, Ping, Pong, TextMessage
 from .exceptions import ConnectionStateError, InvalidHandshake, InvalidUtf8, PayloadTooBig, ProtocolError
@@ -145,7 +146,7 @@ class Session:
         self._msg_op = 0
         self._msg_buf = bytearray()
         self._msg_len = 0
-        self._utf8 = Utf8Validator()
+        self._utf8 = _TextValidator()
         self._decoder: Any = None
         self._send_op = 0
         # True while a message can go out as one plain frame: OPEN, no
@@ -516,11 +517,12 @@ class Session:
                 utf8 = self._utf8
                 if op:
                     utf8.reset()
-                    self._decoder = _Utf8Decoder()
+                    if not _KEEPS_TEXT:
+                        self._decoder = _Utf8Decoder()
                 if not utf8.feed(payload) or (fin and not utf8.finish()):
                     self._fail(InvalidUtf8("invalid UTF-8 in text message"))
                     return True
-                data = self._decoder.decode(payload, fin)
+                data = utf8.take() if _KEEPS_TEXT else self._decoder.decode(payload, fin)
             else:
                 data = bytes(payload)
             self._events.append(Fragment(data, text, fin))
@@ -547,17 +549,21 @@ class Session:
                 self._utf8.reset()
         else:
             buf = self._msg_buf
-        if text and not self._utf8.feed(payload):
-            self._fail(InvalidUtf8("invalid UTF-8 in text message"))
-            return True
-        buf += payload
+        if text:
+            if not self._utf8.feed(payload):
+                self._fail(InvalidUtf8("invalid UTF-8 in text message"))
+                return True
+            if not _KEEPS_TEXT:
+                buf += payload
+        else:
+            buf += payload
         self._msg_len = size
         if fin:
             if text:
                 if not self._utf8.finish():
                     self._fail(InvalidUtf8("text message ends inside a UTF-8 sequence"))
                     return True
-                event: Event = TextMessage(buf.decode("utf-8"))
+                event: Event = TextMessage(self._utf8.take() if _KEEPS_TEXT else buf.decode("utf-8"))
             else:
                 event = BinaryMessage(bytes(buf))
             self._msg_buf = bytearray()
