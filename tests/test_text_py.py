@@ -25,7 +25,7 @@ def _cases(seed: int, count: int):
             data[pos:pos] = rnd.choice(BAD)
         data = bytes(data)
         cuts = sorted(rnd.sample(range(1, len(data)), rnd.randrange(0, 16)))
-        yield data, [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+        yield data, [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)], strict=True)]
 
 
 @pytest.mark.parametrize("seed", range(6))
