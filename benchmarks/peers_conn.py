@@ -61,7 +61,18 @@ def _patched(module, name, value):
 # wsframe: the same adapter over a connection module bound to C or Python
 # ---------------------------------------------------------------------------
 
-_CODEC_NAMES = ("Frame", "FrameParser", "Utf8Validator", "frame_data", "write_data", "write_frame")
+_CODEC_NAMES = ("Frame", "FrameParser", "frame_data", "write_data", "write_frame")
+
+
+def _text_names(codec_mod) -> dict:
+    """The session's validator for text that arrives in pieces, as
+    ``wsframe._text_py`` picks it for ``codec_mod``: the twin's keeps the
+    text it decodes; the C one only validates."""
+    from wsframe import _text_py
+
+    if codec_mod.__name__.endswith("_codec_py"):
+        return {"_TextValidator": _text_py.KeepingUtf8Validator, "_KEEPS_TEXT": True}
+    return {"_TextValidator": codec_mod.Utf8Validator, "_KEEPS_TEXT": False}
 
 
 def _source_copy(source: str, name: str) -> ModuleType:
@@ -81,7 +92,10 @@ def wsframe_connection_module(codec_mod) -> ModuleType:
     ``codec_mod``) and ``wsframe/_upgrade.py`` (extending that copy). The
     copies let one process time both."""
     real = importlib.import_module("wsframe.connection")
-    if all(getattr(real._session, n) is getattr(codec_mod, n) for n in _CODEC_NAMES):
+    text = _text_names(codec_mod)
+    if all(getattr(real._session, n) is getattr(codec_mod, n) for n in _CODEC_NAMES) and all(
+        getattr(real._session, n) is v for n, v in text.items()
+    ):
         return real._impl
     suffix = codec_mod.__name__.rsplit(".", 1)[-1]
     name = f"wsframe._bench_upgrade_{suffix}"
@@ -90,6 +104,8 @@ def wsframe_connection_module(codec_mod) -> ModuleType:
     session = _source_copy("wsframe._session", f"wsframe._bench_session_{suffix}")
     for n in _CODEC_NAMES:
         setattr(session, n, getattr(codec_mod, n))
+    for n, v in text.items():
+        setattr(session, n, v)
     saved = sys.modules["wsframe._session"]
     sys.modules["wsframe._session"] = session  # the upgrade copy's `from ._session import` finds the copy
     try:

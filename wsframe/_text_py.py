@@ -67,4 +67,6 @@ class KeepingUtf8Validator(Utf8Validator):
 # The session's choice: the C validator only validates (SIMD) and the session
 # decodes a text message once at its end; the twin's decodes anyway, so it keeps it.
 KEEPS_TEXT = not codec.speedups_enabled
-TextValidator = KeepingUtf8Validator if KEEPS_TEXT else codec.Utf8Validator
+TextValidator: "type[KeepingUtf8Validator]" = (
+    KeepingUtf8Validator if KEEPS_TEXT else codec.Utf8Validator  # type: ignore[assignment]
+)
