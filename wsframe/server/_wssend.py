@@ -1,8 +1,10 @@
 """``ServerWebSocket.send`` and ``ping``, apart from the class so that they compile (wsframe.server._wssend_c).
 
 The application calls ``ws.send`` once per message: compiled, that call
-costs no Python frame. :mod:`wsframe.server.app` takes the compiled functions
-when the codec's speedups are on, else these same functions uncompiled.
+costs no Python frame. :mod:`wsframe.server.app` gives the compiled functions
+to the selectors server's ``SelectorsWebSocket`` when the codec's speedups are
+on; ``ServerWebSocket`` (asyncio's callback API too) has these same functions
+uncompiled.
 """
 
 from __future__ import annotations

@@ -8,17 +8,20 @@ from ..connection import ServerConnection, State
 from ..enums import CloseCode
 from ..codec import speedups_enabled
 from . import _pubsub as _ps
+from . import _wssend
 
-# ws.send and ws.ping: compiled with the codec's speedups (as wsframe.connection chooses).
+# The selectors server's ws.send and ws.ping: compiled with the codec's speedups (as
+# wsframe.connection chooses). Other layers keep the uncompiled ones, cheaper for them:
+# the interpreter caches their transports' attributes, which compiled code looks up.
 if TYPE_CHECKING or not speedups_enabled:
-    from . import _wssend
+    _wssend_fast = _wssend
 else:
     try:
-        from . import _wssend_c as _wssend
+        from . import _wssend_c as _wssend_fast
     except ImportError:  # built without it (an older build): the same code, uncompiled
-        from . import _wssend
+        _wssend_fast = _wssend
 
-__all__ = ["Application", "EchoApplication", "ServerWebSocket", "format_address"]
+__all__ = ["Application", "EchoApplication", "ServerWebSocket", "SelectorsWebSocket", "format_address"]
 
 _OPEN = State.OPEN
 
@@ -127,7 +130,6 @@ class ServerWebSocket:
         """Bytes queued for this peer and not yet accepted by the kernel."""
         return self.transport.buffered()
 
-    # One call per message: compiled with the codec's speedups (wsframe.server._wssend_c), no Python frame.
     send = _wssend.send
     ping = _wssend.ping
 
@@ -147,3 +149,14 @@ class ServerWebSocket:
 
     def __repr__(self) -> str:
         return f"<ServerWebSocket {format_address(self.remote_address)} {self.conn.state.name}>"
+
+
+class SelectorsWebSocket(ServerWebSocket):
+    """The :class:`ServerWebSocket` of the selectors server's connections: the same, with
+    ``send`` and ``ping`` compiled (wsframe.server._wssend_c: no Python frame per message
+    sent; its transport's fields are C fields, cheap to read from compiled code)."""
+
+    __slots__ = ()
+
+    send = _wssend_fast.send
+    ping = _wssend_fast.ping

@@ -44,7 +44,7 @@ if cython.compiled:
     from .._driver_c import Driver
 else:
     from .._driver import Driver
-from .app import ServerWebSocket, format_address
+from .app import SelectorsWebSocket, format_address
 from .poller import EV_BOTH, EV_READ, EV_WRITE
 from .tls import TLS_DONE, TLS_FAILED, WANT_IO, tls_handshake_step
 
@@ -99,7 +99,7 @@ class Transport(Driver):
         self.sock = sock
         self.fd = sock.fileno()
         self.plain = server.ssl_context is None  # no TLS: the descriptor is read and written directly
-        self.ws = ServerWebSocket(self, conn, addr)
+        self.ws = SelectorsWebSocket(self, conn, addr)
         self.phase = phase
         self.out: Optional[bytearray] = None  # unsent output, only while there is some
         self.interest = EV_READ  # the poller's interest bits for this socket
