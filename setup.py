@@ -239,21 +239,21 @@ def extensions():
     # protocol.py, connection.py and app_protocol.py compiled with their
     # _<name>_c.pxd (each source is also the pure-Python module, which takes
     # the compiled class when built).
+    AIO_CORES = ("protocol", "connection", "app_protocol")
     aio = [
         Extension(
             f"wsframe.asyncio._{name}_c",
             sources=[f"wsframe/asyncio/{name}.py"],
-            depends=[f"wsframe/asyncio/_{name}_c.pxd"] + deps,
+            depends=sorted({f"wsframe/asyncio/_{name}_c.pxd", "wsframe/asyncio/_protocol_c.pxd"}),
             extra_compile_args=base + extra,
             extra_link_args=link,
         )
-        for name, deps in (("protocol", []), ("connection", ["wsframe/asyncio/_protocol_c.pxd"]),
-                           ("app_protocol", ["wsframe/asyncio/_protocol_c.pxd"]))
+        for name in AIO_CORES
     ]
-    aio_stale = any(os.path.exists(os.path.join("build", "cython", "wsframe", "asyncio", f"{n}.c"))
-                    and os.path.getmtime(os.path.join("wsframe", "asyncio", f"_{n}_c.pxd"))
-                    > os.path.getmtime(os.path.join("build", "cython", "wsframe", "asyncio", f"{n}.c"))
-                    for n in ("protocol", "connection", "app_protocol"))
+    # A newer .pxd (the cores' is shared through cimport) retranslates all three.
+    aio_c = [os.path.join("build", "cython", "wsframe", "asyncio", f"{n}.c") for n in AIO_CORES]
+    aio_pxd = [os.path.join("wsframe", "asyncio", f"_{n}_c.pxd") for n in AIO_CORES]
+    aio_stale = all(map(os.path.exists, aio_c)) and max(map(os.path.getmtime, aio_pxd)) > min(map(os.path.getmtime, aio_c))
     return built + cythonize(aio, compiler_directives=plain, build_dir="build/cython", quiet=True, force=aio_stale)
 
 

@@ -11,7 +11,9 @@ protocol answers the few transport attributes it uses (``dirty``,
 ``mark_dirty``, ``close``, ``opened_at``, ``close_code``/``close_reason``,
 ``buffered``), so one Application class runs on either loop. The transport
 rules (deadlines, held failures, drain) are :class:`.protocol.ConnectionProtocol`'s,
-that is :mod:`wsframe._driver`'s.
+that is :mod:`wsframe._driver`'s. The logic is in ``_AppCore`` (compiled as
+``wsframe.asyncio._app_protocol_c`` when the speedups are built, see
+:mod:`.protocol`).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class _AppCore(_ProtocolCore):
             it: Any = iter(events)  # Any: the class identity test below narrows, which mypy cannot follow
             try:
                 for e in it:
-                    c = e.__class__
+                    c = type(e)  # Py_TYPE once compiled (e.__class__ is a generic attribute lookup)
                     if c is _TextMessage or c is _BinaryMessage:
                         on_message(ws, e.data)
                         got = True

@@ -17,6 +17,10 @@ so a message goes from the read to the application without an object in between:
 * a peer error that came behind delivered messages is applied when the
   application asks for the next message after them (its answers go out before
   the close frame), or after a grace period.
+
+The logic is in ``_WebSocketCore`` (compiled as ``wsframe.asyncio._connection_c``
+when the speedups are built, see :mod:`.protocol`); :class:`WebSocket` is that
+core plus :class:`~.protocol.ConnectionProtocol`.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class _WebSocketCore(_ProtocolCore):
             before = len(q)
             size = 0
             for e in events:
-                c = e.__class__
+                c = type(e)  # Py_TYPE once compiled (e.__class__ is a generic attribute lookup)
                 if c is _Text or c is _Binary:
                     d = e.data
                     q.append(d)
@@ -205,7 +209,7 @@ class _WebSocketCore(_ProtocolCore):
         before = len(q)
         size = 0
         for e in events:
-            c = e.__class__
+            c = type(e)
             if c is _Text or c is _Binary:
                 d = e.data
                 q.append(d)
@@ -222,7 +226,7 @@ class _WebSocketCore(_ProtocolCore):
                 self._pause_reading()
 
     def _event(self, e: Any) -> None:
-        c = e.__class__
+        c = type(e)
         if c is _Pong:
             self._pong(bytes(e.payload))
         elif c is _CloseReceived:
@@ -380,7 +384,7 @@ class _WebSocketCore(_ProtocolCore):
         ConnectionClosed once the connection is closing or closed.
         """
         conn = self.conn
-        c = message.__class__
+        c = type(message)
         try:
             if c is bytes or c is str or isinstance(message, (str, bytes, bytearray, memoryview)):
                 if not self._messages and self._flush_handle is None:

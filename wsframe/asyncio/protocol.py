@@ -27,6 +27,12 @@
 Reusable by other asyncio integrations: subclass, implement
 :meth:`_events_received` (and :meth:`_on_lost` if needed), call
 :meth:`_flush` after queueing output on ``self.conn``.
+
+The logic is in ``_ProtocolCore``; :class:`ConnectionProtocol` is that core
+plus :class:`asyncio.Protocol`. With the speedups built, the core is this
+file compiled (``wsframe.asyncio._protocol_c``, C fields from
+``_protocol_c.pxd``); otherwise, or with ``WSFRAME_NO_SPEEDUPS=1``, the
+class below. :mod:`.connection` and :mod:`.app_protocol` do the same.
 """
 
 from __future__ import annotations
