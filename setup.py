@@ -198,6 +198,14 @@ def extensions():
             extra_compile_args=base + extra,
             extra_link_args=link,
         ),
+        # Pub/sub's per-subscriber write and the end-of-pass send (wsframe/server/_pubsub.py):
+        # run once per subscriber per publish, so no interpreted frame there either.
+        Extension(
+            "wsframe.server._pubsub_c",
+            sources=["wsframe/server/_pubsub.py"],
+            extra_compile_args=base + extra,
+            extra_link_args=link,
+        ),
         # The loop (wsframe/server/_pump.py with server/_pump_c.pxd): C, calling the compiled transport.
         Extension(
             "wsframe.server._pump_c",

@@ -13,7 +13,7 @@ from test_server_helpers import S, wait_for
 from wsframe import client
 from wsframe.exceptions import ConnectionClosed
 from wsframe.pubsub import PubSub
-from wsframe.server import ServerWebSocket
+from wsframe.server.app import SelectorsWebSocket as ServerWebSocket  # the class of the selectors server's connections
 
 
 @pytest.fixture

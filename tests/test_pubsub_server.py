@@ -16,7 +16,7 @@ from wsframe import client
 from wsframe.exceptions import ConnectionClosed
 from wsframe.permessage_deflate import ClientPerMessageDeflate, ServerPerMessageDeflate
 from wsframe.pubsub import PubSub, TopicLimitError
-from wsframe.server import ServerWebSocket
+from wsframe.server.app import SelectorsWebSocket as ServerWebSocket  # the class of the selectors server's connections
 
 
 @pytest.fixture

@@ -196,3 +196,15 @@ def test_the_switch_chooses_the_source(monkeypatch):
     monkeypatch.setattr(wsframe.codec, "speedups_enabled", False)  # as with WSFRAME_NO_SPEEDUPS=1
     copy = _fresh_loop("_loop_choice_off")
     assert not copy.compiled and copy.Transport.__module__ == "wsframe.server.transport"
+
+
+def test_pubsub_per_subscriber_path_follows_the_build():
+    """The selectors server's per-subscriber pub/sub write and its end-of-pass send are the
+    compiled ones (wsframe.server._pubsub_c) exactly when the loop is compiled."""
+    from wsframe.server import app
+
+    write = app.SelectorsWebSocket.pubsub_write
+    flush = loop.Server._pubsub_flush
+    assert write.__module__ == flush.__module__
+    assert (write.__module__ == "wsframe.server._pubsub_c") == loop.compiled
+    assert app.ServerWebSocket.pubsub_write.__module__ == "wsframe.server._pubsub"  # other layers: the source

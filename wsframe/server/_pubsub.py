@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Union
 
+from ..codec import speedups_enabled
 from ..connection import State
 from .poller import EV_READ
+
+# send on the descriptor: the C call when built (wsframe.server._sockio), as the transport does.
+if speedups_enabled:
+    try:
+        from ._sockio import sock_send
+    except ImportError:  # built without it: the socket method
+        from ._sockio_py import sock_send
+else:
+    from ._sockio_py import sock_send
 
 _OPEN = State.OPEN
 PHASE_OPEN = 2  # = transport.PHASE_OPEN (not imported: transport imports app, app imports this)
@@ -93,7 +103,7 @@ def flush(server: Any) -> None:
             t.flush()  # already waiting for writability (or TLS): the transport's own path
         else:  # the common case, inline
             try:
-                n = t.sock.send(out)
+                n = sock_send(t.sock, t.fd, out) if t.plain else t.sock.send(out)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except OSError:

@@ -20,6 +20,14 @@ else:
         from . import _wssend_c as _wssend_fast
     except ImportError:  # built without it (an older build): the same code, uncompiled
         _wssend_fast = _wssend
+# The same for pub/sub's per-subscriber write and end-of-pass send (wsframe.server._pubsub_c).
+if TYPE_CHECKING or not speedups_enabled:
+    _ps_fast = _ps
+else:
+    try:
+        from . import _pubsub_c as _ps_fast
+    except ImportError:
+        _ps_fast = _ps
 
 __all__ = ["Application", "EchoApplication", "ServerWebSocket", "SelectorsWebSocket", "format_address"]
 
@@ -160,3 +168,4 @@ class SelectorsWebSocket(ServerWebSocket):
 
     send = _wssend_fast.send
     ping = _wssend_fast.ping
+    pubsub_write = _ps_fast.pubsub_write

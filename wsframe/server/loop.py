@@ -23,7 +23,7 @@ from . import _pubsub as _ps
 from ..connection import ServerConnection, State
 from ..limits import UNSET, Limits, from_arguments
 from .accept import Acceptor, bind
-from .app import Application, ServerWebSocket, format_address
+from .app import Application, ServerWebSocket, _ps_fast, format_address
 from .poller import EV_READ, make_poller
 from . import transport as _transport
 from ..codec import speedups_enabled
@@ -214,7 +214,7 @@ class Server:
     publish = _ps.publish
     publish_threadsafe = _ps.publish_threadsafe
     broadcast = _ps.broadcast
-    _pubsub_flush = _ps.flush
+    _pubsub_flush = _ps_fast.flush  # compiled with the speedups (wsframe.server.app chooses)
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         """Ask the server to stop gracefully; returns at once.
