@@ -132,6 +132,12 @@ def extensions():
         link = [f for f in extra if f.startswith("-fsanitize")]
     else:  # MSVC
         base, link = ["/O2", "/W3"], []
+
+    def ext(name, source, depends=()):
+        """One extension module of Python or Cython source, with the flags above."""
+        return Extension(name, sources=[source], depends=list(depends), extra_compile_args=base + extra,
+                         extra_link_args=link)
+
     kernels = Extension(
         "wsframe._speedups",
         sources=["wsframe/_speedups.pyx"] + CSRC,
@@ -143,25 +149,13 @@ def extensions():
     # The frame parser: wsframe/_parser.py compiled with wsframe/_parser_c.pxd
     # (the same source is the pure-Python parser); it calls the kernels of
     # _speedups through cimport, so it links no C of its own.
-    parser = Extension(
-        "wsframe._parser_c",
-        sources=["wsframe/_parser.py"],
-        depends=["wsframe/_parser_c.pxd", "wsframe/_speedups.pxd"],
-        extra_compile_args=base + extra,
-        extra_link_args=link,
-    )
+    parser = ext("wsframe._parser_c", "wsframe/_parser.py", ["wsframe/_parser_c.pxd", "wsframe/_speedups.pxd"])
     # The sans-I/O connection: the frame session, wsframe/_session.py compiled
     # with wsframe/_session_c.pxd, and the HTTP/1.1 upgrade handshakes that
     # extend it, wsframe/_upgrade.py with wsframe/_upgrade_c.pxd (each source
     # is also the pure-Python module).
     connection = [
-        Extension(
-            f"wsframe.{name}_c",
-            sources=[f"wsframe/{name}.py"],
-            depends=[f"wsframe/{name}_c.pxd"] + deps,
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        )
+        ext(f"wsframe.{name}_c", f"wsframe/{name}.py", [f"wsframe/{name}_c.pxd"] + deps)
         for name, deps in (("_session", ["wsframe/_speedups.pxd"]), ("_upgrade", ["wsframe/_session_c.pxd"]))
     ]
     # The selectors server's per-connection path: the transport rules
@@ -169,52 +163,20 @@ def extensions():
     # them (wsframe/server/transport.py with server/_transport_c.pxd), as
     # extension types with C fields; the pure modules stay the fallback.
     server = [
-        Extension(
-            "wsframe._driver_c",
-            sources=["wsframe/_driver.py"],
-            depends=["wsframe/_driver_c.pxd"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
+        ext("wsframe._driver_c", "wsframe/_driver.py", ["wsframe/_driver_c.pxd"]),
         # recv/send on the descriptor, for the compiled transport (the socket methods on Windows).
-        Extension(
-            "wsframe.server._sockio",
-            sources=["wsframe/server/_sockio.pyx"],
-            depends=["wsframe/server/_sockio.pxd"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
-        Extension(
-            "wsframe.server._transport_c",
-            sources=["wsframe/server/transport.py"],
-            depends=["wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd", "wsframe/server/_sockio.pxd"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
+        ext("wsframe.server._sockio", "wsframe/server/_sockio.pyx", ["wsframe/server/_sockio.pxd"]),
+        ext("wsframe.server._transport_c", "wsframe/server/transport.py",
+            ["wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd", "wsframe/server/_sockio.pxd"]),
         # ServerWebSocket.send and ping (wsframe/server/_wssend.py): no Python frame per message sent.
-        Extension(
-            "wsframe.server._wssend_c",
-            sources=["wsframe/server/_wssend.py"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
+        ext("wsframe.server._wssend_c", "wsframe/server/_wssend.py"),
         # Pub/sub's per-subscriber write and the end-of-pass send (wsframe/server/_pubsub.py):
         # run once per subscriber per publish, so no interpreted frame there either.
-        Extension(
-            "wsframe.server._pubsub_c",
-            sources=["wsframe/server/_pubsub.py"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
+        ext("wsframe.server._pubsub_c", "wsframe/server/_pubsub.py"),
         # The loop (wsframe/server/_pump.py with server/_pump_c.pxd): C, calling the compiled transport.
-        Extension(
-            "wsframe.server._pump_c",
-            sources=["wsframe/server/_pump.py"],
-            depends=["wsframe/server/_pump_c.pxd", "wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd",
-                     "wsframe/server/_sockio.pxd"],
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        ),
+        ext("wsframe.server._pump_c", "wsframe/server/_pump.py",
+            ["wsframe/server/_pump_c.pxd", "wsframe/server/_transport_c.pxd", "wsframe/_driver_c.pxd",
+             "wsframe/server/_sockio.pxd"]),
     ]
     # freethreading_compatible: the modules declare Py_MOD_GIL_NOT_USED, so a
     # free-threaded CPython (3.14t) keeps the GIL off when importing them.
@@ -249,13 +211,8 @@ def extensions():
     # the compiled class when built).
     AIO_CORES = ("protocol", "connection", "app_protocol")
     aio = [
-        Extension(
-            f"wsframe.asyncio._{name}_c",
-            sources=[f"wsframe/asyncio/{name}.py"],
-            depends=sorted({f"wsframe/asyncio/_{name}_c.pxd", "wsframe/asyncio/_protocol_c.pxd"}),
-            extra_compile_args=base + extra,
-            extra_link_args=link,
-        )
+        ext(f"wsframe.asyncio._{name}_c", f"wsframe/asyncio/{name}.py",
+            sorted({f"wsframe/asyncio/_{name}_c.pxd", "wsframe/asyncio/_protocol_c.pxd"}))
         for name in AIO_CORES
     ]
     # A newer .pxd (the cores' is shared through cimport) retranslates all three.
