@@ -55,24 +55,22 @@ def server_checks(results: List[dict]) -> List[dict]:
         v = r.get("server_us_per_op") if r else None
         return v if v and v > 0 else None
 
+    def vs_picows(server, rate_name, cpu_name):
+        """msg/s and CPU/msg of ``server`` against picows, >= 1.0x on every echo row."""
+        for row in ECHO_ROWS:
+            a, p = get(server, row), get(PICOWS, row)
+            out.append(_check(rate_name, row.label, a["rate"] / p["rate"] if a and p else None, ">=", 1.0,
+                              f"{_rate(a['rate'])} vs {_rate(p['rate'])}" if a and p else "not run"))
+            ca, cp = cpu(a), cpu(p)
+            out.append(_check(cpu_name, row.label, cp / ca if ca and cp else None, ">=", 1.0,
+                              f"{_us(ca)} vs {_us(cp)}"))
+
     # Issue 19: the callback API on uvloop (serve(app=...)) >= 1.0x picows on every row, msg/s and CPU/msg.
-    for row in ECHO_ROWS:
-        a, p = get(ASYNCIO_APP_UVLOOP, row), get(PICOWS, row)
-        out.append(_check("callback API on uvloop vs picows, messages/s (issue 19)", row.label,
-                          a["rate"] / p["rate"] if a and p else None, ">=", 1.0,
-                          f"{_rate(a['rate'])} vs {_rate(p['rate'])}" if a and p else "not run"))
-        ca, cp = cpu(a), cpu(p)
-        out.append(_check("callback API on uvloop vs picows, server CPU/msg (picows / callback; issue 19)",
-                          row.label, cp / ca if ca and cp else None, ">=", 1.0, f"{_us(ca)} vs {_us(cp)}"))
+    vs_picows(ASYNCIO_APP_UVLOOP, "callback API on uvloop vs picows, messages/s (issue 19)",
+              "callback API on uvloop vs picows, server CPU/msg (picows / callback; issue 19)")
     # Issues 9 and 19: the coroutine API on uvloop >= 1.0x picows on every row by msg/s (issue 9: and by CPU/msg).
-    for row in ECHO_ROWS:
-        a, p = get(ASYNCIO_UVLOOP, row), get(PICOWS, row)
-        out.append(_check("asyncio server on uvloop vs picows, messages/s (coroutine API; issues 9, 19)", row.label,
-                          a["rate"] / p["rate"] if a and p else None, ">=", 1.0,
-                          f"{_rate(a['rate'])} vs {_rate(p['rate'])}" if a and p else "not run"))
-        ca, cp = cpu(a), cpu(p)
-        out.append(_check("asyncio server on uvloop vs picows, server CPU/msg (picows / coroutine API; issue 9)",
-                          row.label, cp / ca if ca and cp else None, ">=", 1.0, f"{_us(ca)} vs {_us(cp)}"))
+    vs_picows(ASYNCIO_UVLOOP, "asyncio server on uvloop vs picows, messages/s (coroutine API; issues 9, 19)",
+              "asyncio server on uvloop vs picows, server CPU/msg (picows / coroutine API; issue 9)")
     # Issues 9 and 19: uvicorn + wsframe vs uvicorn's best built-in (the faster per row): 2x pipelined,
     # 1.2x ping-pong; memory <= half (issue 9).
     for row in ECHO_ROWS:
