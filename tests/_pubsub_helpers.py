@@ -3,12 +3,13 @@ selectors server, raw-socket subscribers, RSS of this process."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import resource
 import socket
 import time
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from wsframe.codec import FrameParser, build_frame
 from wsframe.server import Application
@@ -110,3 +111,12 @@ class RawSub:
             self.feed(data)
         out, self.frames = self.frames[:n_frames], self.frames[n_frames:]
         return out
+
+
+async def until(predicate: Callable[[], bool], seconds: float) -> None:
+    """Return once ``predicate()`` is true, polling every 10 ms for at most ``seconds`` (the
+    caller asserts it: there is no event for what the server does after a peer has gone)."""
+    for _ in range(int(seconds * 100)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import pytest
 
-from _pubsub_helpers import RawSub
+from _pubsub_helpers import RawSub, until
 
 from wsframe.asyncio import connect, serve
 from wsframe.asyncio.server import ServerWebSocket
@@ -67,10 +67,7 @@ def test_topics_order_and_self_delivery():
             await _cmd(b, "unsub t")
             await b.close()
             await a.close()
-            for _ in range(100):
-                if not server.pubsub.topics:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: not server.pubsub.topics, 1.0)
             assert server.pubsub.topics == []  # closed connections are forgotten
     run(main())
 

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from _pubsub_helpers import Commands, RawSub
+from _pubsub_helpers import Commands, RawSub, until
 
 from wsframe.asyncio import connect, serve
 from wsframe.codec import build_frame
@@ -182,9 +182,6 @@ def test_app_api_topics_self_delivery_and_broadcast():
             assert await a.recv(timeout=5) == "only a"
             await a.close()
             await b.close()
-            for _ in range(200):
-                if not server.pubsub.topics:
-                    break
-                await asyncio.sleep(0.01)
+            await until(lambda: not server.pubsub.topics, 2.0)
             assert server.pubsub.topics == []  # closed connections are forgotten
     run(main())

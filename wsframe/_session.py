@@ -549,13 +549,10 @@ class Session:
                 self._utf8.reset()
         else:
             buf = self._msg_buf
-        if text:
-            if not self._utf8.feed(payload):
-                self._fail(InvalidUtf8("invalid UTF-8 in text message"))
-                return True
-            if not _KEEPS_TEXT:
-                buf += payload
-        else:
+        if text and not self._utf8.feed(payload):
+            self._fail(InvalidUtf8("invalid UTF-8 in text message"))
+            return True
+        if not (text and _KEEPS_TEXT):  # the twin's validator keeps the text itself
             buf += payload
         self._msg_len = size
         if fin:

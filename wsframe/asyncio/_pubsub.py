@@ -70,11 +70,6 @@ def _flush(server: Any) -> None:
     server._pubsub.flush_runs()  # one write per subscriber for everything of this pass
 
 
-def write_runs(server: Any) -> None:
-    """Published frames not yet written go before what a connection sends now (order)."""
-    server._pubsub.flush_runs()
-
-
 # -- ServerWebSocket (the Subscriber interface of wsframe.pubsub) ------------------------------
 
 

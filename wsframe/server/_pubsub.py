@@ -92,18 +92,17 @@ def flush(server: Any) -> None:
         ps.flush_runs()  # the bursts of this pass, joined, into the output buffers first
     pending, server._ps_pending = server._ps_pending, []
     now = server.now
-    tls = server.ssl_context is not None
     for t in pending or ():
         out = t.out
         if out is None or t.phase == PHASE_DEAD:
             continue
         if not out:
             t.out = None
-        elif t.interest != EV_READ or tls:
+        elif t.interest != EV_READ or not t.plain:
             t.flush()  # already waiting for writability (or TLS): the transport's own path
         else:  # the common case, inline
             try:
-                n = sock_send(t.sock, t.fd, out) if t.plain else t.sock.send(out)
+                n = sock_send(t.sock, t.fd, out)
             except (BlockingIOError, InterruptedError):
                 n = 0
             except OSError:
@@ -153,17 +152,11 @@ def pubsub_write(ws: Any, frame: bytes, budget: int) -> int:
         return -1
     out = t.out
     if out is None:
-        if not t.dirty:  # the common case (an idle subscriber), inline: one copy, one send at the end of the pass
+        if not t.dirty:  # the common case (an idle subscriber): one copy, one send at the end of the pass
             if len(frame) > budget:
                 return -2
             t.out = bytearray(frame)
-            server = t.server
-            pending = server._ps_pending
-            if not pending:
-                if pending is None:
-                    pending = server._ps_pending = []
-                server._calls.append(server._pubsub_flush)  # the loop's next pass, before its poll waits
-            pending.append(t)
+            queued(t.server, t)
             return 0
         # Output of ws.send/close/ping not yet taken goes first.
         taken = conn.data_to_send()

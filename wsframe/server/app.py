@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Union
+import importlib
+from types import ModuleType
+from typing import Any, Optional, Union
 
 from ..connection import ServerConnection, State
 from ..enums import CloseCode
@@ -10,24 +12,23 @@ from ..codec import speedups_enabled
 from . import _pubsub as _ps
 from . import _wssend
 
-# The selectors server's ws.send and ws.ping: compiled with the codec's speedups (as
-# wsframe.connection chooses). Other layers keep the uncompiled ones, cheaper for them:
-# the interpreter caches their transports' attributes, which compiled code looks up.
-if TYPE_CHECKING or not speedups_enabled:
-    _wssend_fast = _wssend
-else:
+
+def _compiled(source: ModuleType, name: str) -> ModuleType:
+    """``source`` compiled (the module ``name`` of this package) with the codec's speedups
+    (as wsframe.connection chooses), else ``source`` itself (an older build without it too)."""
+    if not speedups_enabled:
+        return source
     try:
-        from . import _wssend_c as _wssend_fast
-    except ImportError:  # built without it (an older build): the same code, uncompiled
-        _wssend_fast = _wssend
-# The same for pub/sub's per-subscriber write and end-of-pass send (wsframe.server._pubsub_c).
-if TYPE_CHECKING or not speedups_enabled:
-    _ps_fast = _ps
-else:
-    try:
-        from . import _pubsub_c as _ps_fast
+        return importlib.import_module(f"{__package__}.{name}")
     except ImportError:
-        _ps_fast = _ps
+        return source
+
+
+# The selectors server's ws.send and ws.ping, and pub/sub's per-subscriber write and
+# end-of-pass send, compiled. Other layers keep the uncompiled ones, cheaper for them:
+# the interpreter caches their transports' attributes, which compiled code looks up.
+_wssend_fast = _compiled(_wssend, "_wssend_c")
+_ps_fast = _compiled(_ps, "_pubsub_c")
 
 __all__ = ["Application", "EchoApplication", "ServerWebSocket", "SelectorsWebSocket", "format_address"]
 
